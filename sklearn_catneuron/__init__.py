@@ -1,0 +1,12 @@
+"""sklearn-catneuron: the "neural network from scratch" cat classifier, made real.
+
+A single sigmoid neuron trained by full-batch gradient descent, as a
+scikit-learn classifier, and the image flattening step that feeds it.
+"""
+
+from sklearn_catneuron._neuron import SigmoidNeuronClassifier
+from sklearn_catneuron._preprocessing import ImageFlattener
+
+__version__ = "0.1.0"
+
+__all__ = ["ImageFlattener", "SigmoidNeuronClassifier", "__version__"]

@@ -1,0 +1,223 @@
+"""ImageFlattener: the "flatten, then divide by 255" step as a transformer."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
+
+__all__ = ["ImageFlattener"]
+
+
+class ImageFlattener(TransformerMixin, BaseEstimator):
+    """Flatten images to rows of pixels and scale them to [0, 1].
+
+    The preprocessing of the reference cat classifier as one Pipeline step:
+    each image of shape (height, width, channels) becomes one row of
+    ``height * width * channels`` values, divided by ``max_value``.
+
+    Parameters
+    ----------
+    max_value : float, default=255.0
+        The largest pixel value; pixels are divided by it. Values below 0 or
+        above it are refused, not clipped.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        Shape of one image seen during ``fit``: ``(height, width, channels)``,
+        ``(height, width)``, or ``(n_features,)`` for already-flat input.
+
+    n_features_in_ : int
+        Number of values per image, the product of ``image_shape_``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``; only when ``X`` is a 2-D
+        DataFrame with string column names.
+
+    See Also
+    --------
+    SigmoidNeuronClassifier : The classifier this step feeds.
+    sklearn.preprocessing.MinMaxScaler : Scale features by their own range.
+
+    Notes
+    -----
+    Images are flattened in C order (row, then column, then channel), as
+    ``images.reshape(len(images), -1)`` does. Output columns are named
+    ``pixel_r{row}_c{column}_ch{channel}`` (``pixel_r{row}_c{column}`` for
+    grayscale images) by :meth:`get_feature_names_out`.
+
+    float32 input gives float32 output; any other numeric input gives float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_catneuron import ImageFlattener
+    >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    >>> flattener = ImageFlattener().fit(images)
+    >>> flattener.image_shape_
+    (2, 2, 3)
+    >>> flattener.transform(images).shape
+    (2, 12)
+    >>> flattener.get_feature_names_out()[:2]
+    array(['pixel_r0_c0_ch0', 'pixel_r0_c0_ch1'], dtype=object)
+    """
+
+    _parameter_constraints: dict = {
+        "max_value": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, *, max_value=255.0):
+        self.max_value = max_value
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the image shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+(n_samples, n_features)
+            Training images.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageFlattener
+            The fitted transformer.
+        """
+        self._flatten(X, reset=True)
+        return self
+
+    def transform(self, X):
+        """Flatten the images and divide them by ``max_value``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *image_shape_) or \
+(n_samples, n_features_in_)
+            Images of the shape seen in ``fit``, or the same images flattened.
+
+        Returns
+        -------
+        X_flat : ndarray of shape (n_samples, n_features_in_)
+            Values in [0, 1]; float32 for float32 input, float64 otherwise.
+        """
+        check_is_fitted(self)
+        X = self._flatten(X, reset=False)
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        return np.divide(X, self.max_value, dtype=dtype)
+
+    def inverse_transform(self, X):
+        """Turn rows of scaled pixels back into images of ``image_shape_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Scaled, flattened images.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, *image_shape_)
+            Values in [0, ``max_value``] (floats; use ``np.rint(...).astype(
+            np.uint8)`` for 8-bit pictures).
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        return (X * self.max_value).reshape((X.shape[0], *self.image_shape_))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns, one per pixel.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only for already-flat input: the input column names (as in
+            scikit-learn's one-to-one transformers).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``pixel_r{row}_c{column}_ch{channel}`` for colour images,
+            ``pixel_r{row}_c{column}`` for grayscale ones, the input names for
+            flat input.
+        """
+        check_is_fitted(self)
+        if len(self.image_shape_) == 1:
+            return _check_feature_names_in(self, input_features)
+        if input_features is not None:
+            raise ValueError(
+                "input_features is only accepted for flat (2-D) input; images "
+                f"of shape {self.image_shape_} have generated pixel names."
+            )
+        prefixes = ("pixel_r", "_c", "_ch")
+        grids = np.indices(self.image_shape_).reshape(len(self.image_shape_), -1).T
+        names = [
+            "".join(f"{prefix}{index}" for prefix, index in zip(prefixes, idx))
+            for idx in grids
+        ]
+        return np.asarray(names, dtype=object)
+
+    def _flatten(self, X, *, reset):
+        """Validate ``X``, check its image shape and values, return it 2-D."""
+        if getattr(X, "ndim", None) != 2:  # DataFrames go on to keep their names
+            X = check_array(
+                X, allow_nd=True, dtype="numeric", ensure_all_finite=False
+            )
+        if X.ndim > 2:
+            image_shape = tuple(X.shape[1:])
+            if not reset and image_shape != self.image_shape_:
+                raise ValueError(
+                    f"Image shape {image_shape} does not match the fitted shape "
+                    f"{self.image_shape_}; resize the images."
+                )
+            X = X.reshape(X.shape[0], -1)
+        else:
+            image_shape = None
+        X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
+        if np.iscomplexobj(X) or X.dtype.kind == "b":
+            raise TypeError(
+                f"{type(self).__name__} needs real pixel values, got dtype "
+                f"{X.dtype}; convert the images to uint8 or float."
+            )
+        if reset:
+            self.image_shape_ = image_shape or (X.shape[1],)
+        self._check_values(X)
+        return X
+
+    def _check_values(self, X):
+        n_nan = int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0
+        n_inf = int(np.count_nonzero(np.isinf(X))) if X.dtype.kind == "f" else 0
+        if n_nan or n_inf:
+            raise ValueError(
+                f"X contains {n_nan} NaN and {n_inf} infinite (inf) values; "
+                "replace or drop those images first."
+            )
+        n_low = int(np.count_nonzero(X < 0))
+        n_high = int(np.count_nonzero(X > self.max_value))
+        if n_low or n_high:
+            what = "Negative values in data" if n_low else "Values above max_value"
+            raise ValueError(
+                f"{what} passed to {type(self).__name__}: {n_low} values below 0 "
+                f"and {n_high} above max_value={self.max_value}. Pixels must lie "
+                f"in [0, {self.max_value}]; set max_value to the images' range."
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = True
+        return tags

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real cat / non-cat data and a seeded random generator."""
+
+import os
+from pathlib import Path
+
+# Lets sklearn's check_array_api_input run (it needs this before scipy loads).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REFERENCE_COSTS = [
+    0.693147, 0.584508, 0.466949, 0.376007, 0.331463, 0.303273, 0.279880,
+    0.260042, 0.242941, 0.228004, 0.214820, 0.203078, 0.192544, 0.183033,
+    0.174399, 0.166521, 0.159305, 0.152667, 0.146542, 0.140872,
+]  # fmt: skip
+
+
+def _data_dir():
+    """The folder named by CATNEURON_DATA; fail under CI, skip elsewhere."""
+    folder = os.environ.get("CATNEURON_DATA")
+    names = ("train_catvnoncat.h5", "test_catvnoncat.h5")
+    if folder and all((Path(folder) / name).is_file() for name in names):
+        return Path(folder)
+    reason = (
+        f"the cat / non-cat data is not in CATNEURON_DATA={folder!r}; set it to "
+        "the folder holding train_catvnoncat.h5 and test_catvnoncat.h5"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def catvnoncat():
+    """(X_train, y_train, X_test, y_test): uint8 images and 0/1 labels."""
+    folder = _data_dir()
+    with h5py.File(folder / "train_catvnoncat.h5", "r") as f:
+        X_train, y_train = f["train_set_x"][:], f["train_set_y"][:]
+    with h5py.File(folder / "test_catvnoncat.h5", "r") as f:
+        X_test, y_test = f["test_set_x"][:], f["test_set_y"][:]
+    return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture(scope="session")
+def reference_costs():
+    """The reference cost before steps 0, 100, ..., 1900, to six decimals."""
+    return np.array(REFERENCE_COSTS)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,371 @@
+"""SigmoidNeuronClassifier: the reference result, the solver's maths, the options."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron._neuron import _cost, _gradient_descent
+
+
+def reference_loop(X, y, learning_rate, n_steps):
+    """The course notebook's loop, (features, samples) layout and all."""
+    X = X.T
+    Y = y.reshape(1, -1)
+    w = np.zeros((X.shape[0], 1))
+    b = 0.0
+    m = X.shape[1]
+    costs = []
+    for _ in range(n_steps):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        costs.append(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A)))
+        w = w - learning_rate * (X @ (A - Y).T) / m
+        b = b - learning_rate * np.mean(A - Y)
+    return w.ravel(), b, np.array(costs)
+
+
+def test_reference_result_on_cat_data(catvnoncat, reference_costs):
+    X_train, y_train, X_test, y_test = catvnoncat
+    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())
+    model.fit(X_train, y_train)
+    neuron = model[-1]
+
+    assert np.sum(model.predict(X_train) == y_train) == 207
+    assert np.sum(model.predict(X_test) == y_test) == 35
+    assert model.score(X_train, y_train) == pytest.approx(207 / 209)
+    assert model.score(X_test, y_test) == pytest.approx(0.70)
+    assert neuron.n_iter_ == 2000
+    assert neuron.loss_curve_.shape == (2000,)
+    assert_array_equal(np.round(neuron.loss_curve_[::100], 6), reference_costs)
+    assert neuron.coef_.shape == (1, 64 * 64 * 3)
+
+
+def test_matches_the_notebook_loop(catvnoncat):
+    X_train, y_train, _, _ = catvnoncat
+    X = X_train.reshape(len(X_train), -1) / 255.0
+    w, b, costs = reference_loop(X, y_train, 0.005, 300)
+    clf = SigmoidNeuronClassifier(max_iter=300).fit(X, y_train)
+    assert_allclose(clf.coef_.ravel(), w, rtol=1e-10, atol=1e-14)
+    assert_allclose(clf.intercept_[0], b, rtol=1e-10)
+    assert_allclose(clf.loss_curve_, costs, rtol=1e-12)
+
+
+def test_grid_search_over_learning_rate(catvnoncat):
+    X_train, y_train, X_test, y_test = catvnoncat
+    search = GridSearchCV(
+        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
+        {"sigmoidneuronclassifier__learning_rate": [0.001, 0.005, 0.01]},
+        cv=3,
+        n_jobs=2,
+    ).fit(X_train, y_train)
+    assert search.best_params_["sigmoidneuronclassifier__learning_rate"] in (
+        0.001,
+        0.005,
+        0.01,
+    )
+    assert search.cv_results_["mean_test_score"].shape == (3,)
+    y_pred = search.predict(X_test)
+    assert y_pred.shape == (50,)
+    assert set(np.unique(y_pred)) <= {0, 1}
+    assert search.score(X_test, y_test) > 0.5
+
+
+def test_gradient_matches_finite_differences(rng):
+    X = rng.normal(size=(30, 4))
+    Y = (rng.random((30, 1)) < 0.5).astype(float)
+    sw = rng.random(30) + 0.1
+    coef = rng.normal(size=(1, 4))
+    intercept = rng.normal(size=1)
+    alpha, lr = 0.3, 1e-3
+
+    new_coef, new_intercept, *_ = _gradient_descent(
+        X, Y, sw, coef=coef, intercept=intercept, learning_rate=lr, max_iter=1,
+        tol=None, alpha=alpha, fit_intercept=True,
+    )  # fmt: skip
+
+    def cost(w, b):
+        return _cost(X @ w.T + b, Y, sw, sw.sum(), w, alpha)[0]
+
+    eps = 1e-6
+    grad_w = [
+        (cost(coef + eps * e, intercept) - cost(coef - eps * e, intercept)) / 2 / eps
+        for e in np.eye(4)[:, None, :]
+    ]
+    grad_b = (cost(coef, intercept + eps) - cost(coef, intercept - eps)) / 2 / eps
+    assert_allclose((coef - new_coef).ravel() / lr, grad_w, rtol=1e-6)
+    assert_allclose((intercept - new_intercept) / lr, grad_b, rtol=1e-6)
+
+
+def test_zero_init_starts_at_ln2(rng):
+    X = rng.normal(size=(20, 3))
+    y = np.arange(20) % 2
+    clf = SigmoidNeuronClassifier(max_iter=5).fit(X, y)
+    assert clf.loss_curve_[0] == pytest.approx(np.log(2), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([3, 7]), np.array(["dog", "cat"]), np.array([-1, 2])]
+)
+def test_any_label_values(labels, rng):
+    X = rng.normal(size=(40, 3))
+    y_index = (X[:, 0] > 0).astype(int)
+    y = labels[y_index]
+    clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=200).fit(X, y)
+    assert_array_equal(clf.classes_, np.sort(labels))
+    proba = clf.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert clf.score(X, y) > 0.9
+
+
+def test_one_vs_rest_multiclass(rng):
+    centers = np.array([[0, 5], [5, 0], [-5, -5]])
+    y = np.repeat(["a", "b", "c"], 30)
+    X = centers[np.repeat(np.arange(3), 30)] + rng.normal(size=(90, 2))
+    clf = SigmoidNeuronClassifier(learning_rate=0.1, max_iter=300).fit(X, y)
+    assert clf.coef_.shape == (3, 2)
+    assert clf.intercept_.shape == (3,)
+    assert clf.decision_function(X).shape == (90, 3)
+    assert clf.score(X, y) > 0.95
+    # Each neuron is the binary neuron trained on "this class against the rest".
+    for k, label in enumerate(clf.classes_):
+        binary = SigmoidNeuronClassifier(learning_rate=0.1, max_iter=300)
+        binary.fit(X, y == label)
+        assert_allclose(clf.coef_[k], binary.coef_[0], rtol=1e-12)
+        assert_allclose(clf.intercept_[k], binary.intercept_[0], rtol=1e-12)
+    # loss_curve_ is the mean of the neurons' costs: ln 2 each at zero init.
+    assert clf.loss_curve_[0] == pytest.approx(np.log(2))
+    assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+
+
+def test_extreme_learning_rate_on_raw_pixels_is_warning_free(catvnoncat):
+    X_train, y_train, X_test, _ = catvnoncat
+    X = X_train.reshape(len(X_train), -1).astype(float)  # 0..255, not scaled
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = SigmoidNeuronClassifier(learning_rate=1e4, max_iter=50).fit(X, y_train)
+        proba = clf.predict_proba(X_test.reshape(50, -1).astype(float))
+        log_proba = clf.predict_log_proba(X_test.reshape(50, -1).astype(float))
+    assert np.all(np.isfinite(clf.loss_curve_))
+    assert np.all(np.isfinite(clf.coef_))
+    assert np.all(np.isfinite(proba))
+    assert not np.any(np.isnan(log_proba))
+    assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_huge_scores_give_finite_probabilities():
+    clf = SigmoidNeuronClassifier(max_iter=1).fit([[0.0], [1.0]], [0, 1])
+    clf.coef_ = np.array([[1e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = clf.predict_proba([[1.0], [-1.0], [0.0]])
+    assert_allclose(proba, [[0, 1], [1, 0], [0.5, 0.5]])
+
+
+def test_divergence_raises_a_clear_error(rng):
+    X = rng.normal(size=(20, 3))
+    y = np.arange(20) % 2
+    clf = SigmoidNeuronClassifier(learning_rate=100.0, alpha=1.0, max_iter=2000)
+    with pytest.raises(ValueError, match="diverged.*lower learning_rate"):
+        clf.fit(X, y)
+
+
+def test_tol_stops_early_and_reports_n_iter(rng):
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    full = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=500).fit(X, y)
+    early = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=500, tol=1e-4)
+    early.fit(X, y)
+    improvements = -np.diff(full.loss_curve_)
+    expected = int(np.argmax(improvements < 1e-4)) + 2
+    assert early.n_iter_ == expected < 500
+    assert early.loss_curve_.shape == (early.n_iter_,)
+    assert_allclose(early.loss_curve_, full.loss_curve_[:expected], rtol=1e-13)
+
+
+def test_tol_not_reached_warns(rng):
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = SigmoidNeuronClassifier(max_iter=5, tol=1e-12)
+    with pytest.warns(ConvergenceWarning, match="increase max_iter"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 5
+
+
+def test_no_warning_without_tol(rng):
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SigmoidNeuronClassifier(max_iter=5).fit(X, y)
+
+
+def test_warm_start_continues_the_same_descent(rng):
+    X = rng.normal(size=(40, 5))
+    y = (X[:, 1] > 0).astype(int)
+    once = SigmoidNeuronClassifier(learning_rate=0.2, max_iter=100).fit(X, y)
+    twice = SigmoidNeuronClassifier(learning_rate=0.2, max_iter=60, warm_start=True)
+    first_curve = twice.fit(X, y).loss_curve_
+    twice.set_params(max_iter=40).fit(X, y)
+    assert twice.n_iter_ == 40
+    assert_allclose(twice.coef_, once.coef_, rtol=1e-13)
+    assert_allclose(twice.intercept_, once.intercept_, rtol=1e-13)
+    assert_allclose(
+        np.concatenate([first_curve, twice.loss_curve_]), once.loss_curve_, rtol=1e-13
+    )
+
+
+def test_warm_start_with_other_classes_raises(rng):
+    X = rng.normal(size=(30, 2))
+    clf = SigmoidNeuronClassifier(max_iter=3, warm_start=True).fit(X, np.arange(30) % 2)
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X, np.arange(30) % 3)
+
+
+def test_random_init_is_seeded_and_differs_from_zeros(rng):
+    X = rng.normal(size=(30, 4))
+    y = np.arange(30) % 2
+    a = SigmoidNeuronClassifier(init="random", random_state=1, max_iter=3).fit(X, y)
+    b = SigmoidNeuronClassifier(init="random", random_state=1, max_iter=3).fit(X, y)
+    z = SigmoidNeuronClassifier(max_iter=3).fit(X, y)
+    assert_array_equal(a.coef_, b.coef_)
+    assert not np.allclose(a.coef_, z.coef_)
+    assert a.loss_curve_[0] != pytest.approx(np.log(2), rel=1e-9)
+
+
+def test_no_intercept_keeps_bias_at_zero(rng):
+    X = rng.normal(size=(30, 2)) + 3
+    y = np.arange(30) % 2
+    clf = SigmoidNeuronClassifier(fit_intercept=False, max_iter=50).fit(X, y)
+    assert_array_equal(clf.intercept_, [0.0])
+
+
+def test_l2_penalty_shrinks_weights(rng):
+    X = rng.normal(size=(60, 3))
+    y = (X @ [2.0, -1.0, 0.5] > 0).astype(int)
+    plain = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=300).fit(X, y)
+    ridge = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=300, alpha=0.5)
+    ridge.fit(X, y)
+    assert np.linalg.norm(ridge.coef_) < 0.5 * np.linalg.norm(plain.coef_)
+
+
+def test_integer_sample_weight_equals_repetition(rng):
+    X = rng.normal(size=(25, 3))
+    y = np.arange(25) % 2
+    weights = rng.integers(0, 4, size=25)
+    weighted = SigmoidNeuronClassifier(learning_rate=0.3, max_iter=100)
+    weighted.fit(X, y, sample_weight=weights)
+    repeated = SigmoidNeuronClassifier(learning_rate=0.3, max_iter=100)
+    repeated.fit(np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-10)
+    assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
+
+
+def test_class_weight_balanced_and_dict(rng):
+    X = rng.normal(size=(40, 2))
+    y = np.r_[np.zeros(30, int), np.ones(10, int)]
+    balanced = SigmoidNeuronClassifier(class_weight="balanced", max_iter=50)
+    as_dict = SigmoidNeuronClassifier(class_weight={0: 40 / 60, 1: 40 / 20}, max_iter=50)
+    as_weights = SigmoidNeuronClassifier(max_iter=50)
+    sw = np.where(y == 1, 2.0, 2 / 3)
+    balanced.fit(X, y)
+    as_dict.fit(X, y)
+    as_weights.fit(X, y, sample_weight=sw)
+    assert_allclose(balanced.coef_, as_dict.coef_, rtol=1e-12)
+    assert_allclose(balanced.coef_, as_weights.coef_, rtol=1e-12)
+
+
+def test_class_weight_naming_unknown_class_raises(rng):
+    X = rng.normal(size=(10, 2))
+    clf = SigmoidNeuronClassifier(class_weight={0: 1.0, 5: 2.0})
+    with pytest.raises(ValueError, match="not in class"):
+        clf.fit(X, np.arange(10) % 2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": -1e-3}, "tol"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"init": "ones"}, "init"),
+        ({"class_weight": "auto"}, "class_weight"),
+    ],
+)
+def test_invalid_parameters(params, match):
+    X = np.array([[0.0], [1.0]])
+    with pytest.raises(ValueError, match=match):
+        SigmoidNeuronClassifier(**params).fit(X, [0, 1])
+
+
+def test_one_class_raises():
+    with pytest.raises(ValueError, match="only one class"):
+        SigmoidNeuronClassifier().fit([[0.0], [1.0]], [1, 1])
+
+
+def test_zero_total_weight_raises():
+    with pytest.raises(ValueError, match="non-zero"):
+        SigmoidNeuronClassifier().fit([[0.0], [1.0]], [0, 1], sample_weight=[0, 0])
+
+
+def test_unfitted_raises():
+    with pytest.raises(NotFittedError):
+        SigmoidNeuronClassifier().predict([[0.0]])
+
+
+def test_float32_stays_float32(rng):
+    X = rng.random((30, 4)).astype(np.float32)
+    y = np.arange(30) % 2
+    clf = SigmoidNeuronClassifier(max_iter=20).fit(X, y)
+    assert clf.coef_.dtype == np.float32
+    assert clf.decision_function(X).dtype == np.float32
+    clf64 = SigmoidNeuronClassifier(max_iter=20).fit(X.astype(np.float64), y)
+    assert_allclose(clf.coef_, clf64.coef_, rtol=1e-4)
+
+
+def test_verbose_prints_the_cost(capsys, rng):
+    X = rng.normal(size=(20, 2))
+    SigmoidNeuronClassifier(max_iter=201, verbose=1).fit(X, np.arange(20) % 2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "Cost after iteration 0",
+        "Cost after iteration 100",
+        "Cost after iteration 200",
+    ]
+    assert lines[0].endswith("0.693147")
+
+
+def test_clone_pickle_params_and_repr(rng):
+    X = rng.normal(size=(20, 2))
+    y = np.arange(20) % 2
+    clf = SigmoidNeuronClassifier(learning_rate=0.1, max_iter=30).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "coef_")
+    assert fresh.get_params() == clf.get_params()
+    assert "learning_rate=0.1" in repr(clf)
+    assert "SigmoidNeuronClassifier" in clf._repr_html_()
+
+
+def test_feature_names_from_dataframe(rng):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(rng.normal(size=(20, 2)), columns=["height", "weight"])
+    clf = SigmoidNeuronClassifier(max_iter=5).fit(X, np.arange(20) % 2)
+    assert_array_equal(clf.feature_names_in_, ["height", "weight"])
+
+
+def test_class_weights_zeroing_every_sample_raise(rng):
+    clf = SigmoidNeuronClassifier(class_weight={0: 0.0, 1: 0.0})
+    with pytest.raises(ValueError, match="sum to 0"):
+        clf.fit(rng.normal(size=(10, 2)), np.arange(10) % 2)

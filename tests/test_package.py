@@ -1,0 +1,33 @@
+"""The public surface and what importing the package costs."""
+
+import subprocess
+import sys
+from importlib.metadata import version
+
+import sklearn_catneuron
+
+
+def test_public_names():
+    assert sorted(sklearn_catneuron.__all__) == [
+        "ImageFlattener",
+        "SigmoidNeuronClassifier",
+        "__version__",
+    ]
+    for name in sklearn_catneuron.__all__:
+        assert getattr(sklearn_catneuron, name) is not None
+
+
+def test_version_matches_installed_metadata():
+    assert version("sklearn-catneuron") == sklearn_catneuron.__version__
+
+
+def test_import_stays_light():
+    heavy = ["matplotlib", "dask", "distributed", "tqdm", "PIL", "skops"]
+    code = (
+        "import sys, sklearn_catneuron; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -1,0 +1,169 @@
+"""ImageFlattener: shapes, dtypes, value checks, names and round trips."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+
+
+@pytest.fixture
+def images(rng):
+    return rng.integers(0, 256, size=(5, 4, 3, 3), dtype=np.uint8)
+
+
+def test_flattens_and_scales_like_the_reference(images):
+    out = ImageFlattener().fit_transform(images)
+    assert out.shape == (5, 36)
+    assert out.dtype == np.float64
+    assert_array_equal(out, images.reshape(5, -1) / 255.0)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_cat_images_transform_exactly(catvnoncat):
+    X_train = catvnoncat[0]
+    flattener = ImageFlattener().fit(X_train)
+    assert flattener.image_shape_ == (64, 64, 3)
+    assert flattener.n_features_in_ == 12288
+    assert_array_equal(flattener.transform(X_train), X_train.reshape(209, -1) / 255)
+
+
+@pytest.mark.parametrize(
+    "shape, image_shape", [((5, 4, 3), (4, 3)), ((5, 12), (12,)), ((5, 2, 2, 3), (2, 2, 3))]
+)
+def test_accepts_grayscale_colour_and_flat(shape, image_shape, rng):
+    X = rng.integers(0, 256, size=shape).astype(np.float64)
+    flattener = ImageFlattener().fit(X)
+    assert flattener.image_shape_ == image_shape
+    assert flattener.n_features_in_ == int(np.prod(image_shape))
+    assert flattener.transform(X).shape == (5, int(np.prod(image_shape)))
+
+
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [(np.float32, np.float32), (np.float64, np.float64), (np.uint8, np.float64),
+     (np.int64, np.float64), (np.uint16, np.float64)],
+)  # fmt: skip
+def test_output_dtype(dtype, expected, images):
+    assert ImageFlattener().fit_transform(images.astype(dtype)).dtype == expected
+
+
+def test_flat_input_of_the_fitted_size_is_accepted(images):
+    flattener = ImageFlattener().fit(images)
+    assert_array_equal(
+        flattener.transform(images.reshape(5, -1)), flattener.transform(images)
+    )
+
+
+def test_other_image_shape_names_both_shapes(images):
+    flattener = ImageFlattener().fit(images)
+    with pytest.raises(ValueError, match=r"\(3, 4, 3\) does not match.*\(4, 3, 3\)"):
+        flattener.transform(images.reshape(5, 3, 4, 3))
+
+
+def test_other_flat_width_raises(images):
+    flattener = ImageFlattener().fit(images)
+    with pytest.raises(ValueError, match="X has 35 features.*expecting 36"):
+        flattener.transform(images.reshape(5, -1)[:, :35])
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (-1.0, "1 values below 0 and 0 above max_value=255.0"),
+        (256.0, "0 values below 0 and 1 above max_value=255.0"),
+        (np.nan, "1 NaN and 0 infinite"),
+        (np.inf, "0 NaN and 1 infinite"),
+    ],
+)
+def test_bad_pixel_values_are_counted_not_clipped(value, match, images):
+    X = images.astype(np.float64)
+    flattener = ImageFlattener().fit(X)
+    X[0, 0, 0, 0] = value
+    with pytest.raises(ValueError, match=match):
+        flattener.transform(X)
+    with pytest.raises(ValueError, match=match):
+        ImageFlattener().fit(X)
+
+
+def test_max_value_sets_the_scale(rng):
+    X = rng.integers(0, 1024, size=(4, 2, 2))
+    out = ImageFlattener(max_value=1023).fit_transform(X)
+    assert_allclose(out, X.reshape(4, -1) / 1023)
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.zeros((3, 2, 2), dtype=bool), TypeError, "real pixel values"),
+        (np.zeros((3, 2, 2), dtype=complex), ValueError, "Complex"),
+        (np.zeros(4), ValueError, "Expected 2D array"),
+        (np.array([["a", "b"]]), ValueError, "could not convert|dtype"),
+        (np.zeros((0, 2, 2)), ValueError, "0 sample"),
+    ],
+)
+def test_unusable_input_raises(X, error, match):
+    with pytest.raises(error, match=match):
+        ImageFlattener().fit(X)
+
+
+def test_inverse_transform_round_trip(images):
+    flattener = ImageFlattener().fit(images)
+    back = flattener.inverse_transform(flattener.transform(images))
+    assert back.shape == images.shape
+    assert_array_equal(np.rint(back).astype(np.uint8), images)
+
+
+def test_inverse_transform_checks_width(images):
+    flattener = ImageFlattener().fit(images)
+    with pytest.raises(ValueError, match="X has 3 features.*expecting 36"):
+        flattener.inverse_transform(np.zeros((2, 3)))
+
+
+def test_feature_names_name_each_pixel(images):
+    names = ImageFlattener().fit(images).get_feature_names_out()
+    assert names.shape == (36,)
+    assert list(names[:4]) == [
+        "pixel_r0_c0_ch0",
+        "pixel_r0_c0_ch1",
+        "pixel_r0_c0_ch2",
+        "pixel_r0_c1_ch0",
+    ]
+    assert names[-1] == "pixel_r3_c2_ch2"
+    gray = ImageFlattener().fit(images[..., 0]).get_feature_names_out()
+    assert list(gray[:2]) == ["pixel_r0_c0", "pixel_r0_c1"]
+
+
+def test_feature_names_for_flat_input(rng):
+    X = rng.random((3, 2))
+    flattener = ImageFlattener(max_value=1.0).fit(X)
+    assert list(flattener.get_feature_names_out()) == ["x0", "x1"]
+    assert list(flattener.get_feature_names_out(["a", "b"])) == ["a", "b"]
+    with pytest.raises(ValueError, match="input_features is only accepted"):
+        ImageFlattener().fit(rng.random((3, 2, 2))).get_feature_names_out(["a"])
+
+
+def test_set_output_pandas(images):
+    pd = pytest.importorskip("pandas")
+    out = ImageFlattener().set_output(transform="pandas").fit_transform(images)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns[:2]) == ["pixel_r0_c0_ch0", "pixel_r0_c0_ch1"]
+    df = pd.DataFrame(images.reshape(5, -1), columns=[f"p{i}" for i in range(36)])
+    flattener = ImageFlattener().fit(df)
+    assert list(flattener.feature_names_in_[:2]) == ["p0", "p1"]
+    assert list(flattener.get_feature_names_out()[:2]) == ["p0", "p1"]
+
+
+def test_unfitted_raises(images):
+    with pytest.raises(NotFittedError):
+        ImageFlattener().transform(images)
+
+
+def test_in_a_pipeline_with_the_neuron(images):
+    y = np.array([0, 1, 0, 1, 1])
+    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=10))
+    model.fit(images, y)
+    assert model.predict(images).shape == (5,)
+    assert model[-1].n_features_in_ == 36
