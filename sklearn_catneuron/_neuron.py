@@ -311,6 +311,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self.classes_ = classes
         self.coef_ = coef

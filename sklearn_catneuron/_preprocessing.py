@@ -166,7 +166,9 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         prefixes = ("pixel_r", "_c", "_ch")
         grids = np.indices(self.image_shape_).reshape(len(self.image_shape_), -1).T
         names = [
-            "".join(f"{prefix}{index}" for prefix, index in zip(prefixes, idx))
+            "".join(
+                f"{prefix}{index}" for prefix, index in zip(prefixes, idx, strict=False)
+            )
             for idx in grids
         ]
         return np.asarray(names, dtype=object)
@@ -174,9 +176,7 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
     def _flatten(self, X, *, reset):
         """Validate ``X``, check its image shape and values, return it 2-D."""
         if getattr(X, "ndim", None) != 2:  # DataFrames go on to keep their names
-            X = check_array(
-                X, allow_nd=True, dtype="numeric", ensure_all_finite=False
-            )
+            X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=False)
         if X.ndim > 2:
             image_shape = tuple(X.shape[1:])
             if not reset and image_shape != self.image_shape_:
@@ -187,7 +187,9 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
             X = X.reshape(X.shape[0], -1)
         else:
             image_shape = None
-        X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
+        X = validate_data(
+            self, X, reset=reset, dtype="numeric", ensure_all_finite=False
+        )
         if np.iscomplexobj(X) or X.dtype.kind == "b":
             raise TypeError(
                 f"{type(self).__name__} needs real pixel values, got dtype "

@@ -273,7 +273,9 @@ def test_class_weight_balanced_and_dict(rng):
     X = rng.normal(size=(40, 2))
     y = np.r_[np.zeros(30, int), np.ones(10, int)]
     balanced = SigmoidNeuronClassifier(class_weight="balanced", max_iter=50)
-    as_dict = SigmoidNeuronClassifier(class_weight={0: 40 / 60, 1: 40 / 20}, max_iter=50)
+    as_dict = SigmoidNeuronClassifier(
+        class_weight={0: 40 / 60, 1: 40 / 20}, max_iter=50
+    )
     as_weights = SigmoidNeuronClassifier(max_iter=50)
     sw = np.where(y == 1, 2.0, 2 / 3)
     balanced.fit(X, y)

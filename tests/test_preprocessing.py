@@ -31,7 +31,8 @@ def test_cat_images_transform_exactly(catvnoncat):
 
 
 @pytest.mark.parametrize(
-    "shape, image_shape", [((5, 4, 3), (4, 3)), ((5, 12), (12,)), ((5, 2, 2, 3), (2, 2, 3))]
+    "shape, image_shape",
+    [((5, 4, 3), (4, 3)), ((5, 12), (12,)), ((5, 2, 2, 3), (2, 2, 3))],
 )
 def test_accepts_grayscale_colour_and_flat(shape, image_shape, rng):
     X = rng.integers(0, 256, size=shape).astype(np.float64)
