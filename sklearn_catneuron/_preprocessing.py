@@ -177,6 +177,12 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         """Validate ``X``, check its image shape and values, return it 2-D."""
         if getattr(X, "ndim", None) != 2:  # DataFrames go on to keep their names
             X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=False)
+        if X.ndim > 4:
+            raise ValueError(
+                f"X has {X.ndim} dimensions (shape {X.shape}); {type(self).__name__} "
+                "expects images shaped (n_samples, height, width[, channels]) or "
+                "flat rows (n_samples, n_features)."
+            )
         if X.ndim > 2:
             image_shape = tuple(X.shape[1:])
             if not reset and image_shape != self.image_shape_:
