@@ -43,9 +43,6 @@ def _catneuron_data():
     raise ConfigError(message)
 
 
-# Absolute, because the plot directive runs page code from the docs folder.
-os.environ["CATNEURON_DATA"] = str(_catneuron_data())
-
 # -- Project information -------------------------------------------------------
 
 project = "sklearn-catneuron"
@@ -130,5 +127,13 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
     return None
 
 
+def _check_data(app, config):
+    # Here, not at import: Sphinx runs conf.py from the docs folder, and a
+    # relative CATNEURON_DATA means relative to where the build was started.
+    # Stored absolute, because the plot directive runs page code from docs/.
+    os.environ["CATNEURON_DATA"] = str(_catneuron_data())
+
+
 def setup(app):
+    app.connect("config-inited", _check_data)
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
