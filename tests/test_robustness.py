@@ -39,9 +39,7 @@ def classification_problems(draw, max_classes=4):
         "str": np.array([f"class-{k}" for k in range(n_classes)]),
         "negative": -10 * np.arange(n_classes) - 3,
     }[label_kind]
-    weights = draw(
-        hnp.arrays(np.float64, n_samples, elements=st.floats(0.01, 100.0))
-    )
+    weights = draw(hnp.arrays(np.float64, n_samples, elements=st.floats(0.01, 100.0)))
     return X, labels[y], weights
 
 
@@ -96,7 +94,9 @@ def test_duplicating_samples_equals_doubling_weights(problem):
     X, y, weights = problem
     # A stable step (lr * |x|^2 small): with oscillating steps rounding grows.
     X = X / (np.abs(X).max() or 1.0)
-    duplicated = _fit(np.vstack([X, X]), np.concatenate([y, y]), np.r_[weights, weights])
+    duplicated = _fit(
+        np.vstack([X, X]), np.concatenate([y, y]), np.r_[weights, weights]
+    )
     doubled = _fit(X, y, 2 * weights)
     assert_allclose(duplicated.coef_, doubled.coef_, rtol=1e-9, atol=1e-12)
     assert_allclose(duplicated.intercept_, doubled.intercept_, rtol=1e-9, atol=1e-12)
