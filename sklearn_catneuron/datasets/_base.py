@@ -183,18 +183,28 @@ def _download(remote, base_url, data_home, *, datasets, timeout):
 
 
 def _stream(url, out, remote, *, data_home, timeout):
-    """Copy ``url`` into the open file ``out``; OSError on any network failure."""
-    n_bytes = 0
+    """Copy ``url`` into the open file ``out``; OSError on any network failure.
+
+    Reading stops past ``remote.size`` bytes (a mirror cannot fill the disk),
+    and a body shorter than its announced Content-Length is a failure.
+    """
+    n_bytes, announced = 0, None
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length", "")
+            announced = int(length) if length.isdigit() else None
             while n_bytes <= remote.size and (chunk := response.read(_CHUNK_SIZE)):
                 n_bytes += len(chunk)
                 out.write(chunk)
+        if announced is not None and n_bytes < min(announced, remote.size + 1):
+            raise http.client.IncompleteRead(b"", announced - n_bytes)
     except (OSError, http.client.HTTPException) as exc:
         if isinstance(exc, urllib.error.HTTPError):
             reason = f"HTTP error {exc.code}: {exc.reason}"
         elif isinstance(exc, urllib.error.URLError):
             reason = exc.reason
+        elif isinstance(exc, http.client.IncompleteRead):
+            reason = f"the connection closed after {n_bytes} of {announced} bytes"
         else:
             reason = str(exc) or type(exc).__name__
         raise OSError(
