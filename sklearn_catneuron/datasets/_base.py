@@ -47,10 +47,12 @@ def get_data_home(data_home=None):
     Examples
     --------
     >>> import os
+    >>> from tempfile import TemporaryDirectory
     >>> from sklearn_catneuron.datasets import get_data_home
-    >>> folder = get_data_home(os.path.join(getfixture("tmp_path"), "data"))
-    >>> os.path.isdir(folder)
-    True
+    >>> with TemporaryDirectory() as tmp:
+    ...     folder = get_data_home(os.path.join(tmp, "catneuron_data"))
+    ...     print(os.path.isdir(folder), os.path.basename(folder))
+    True catneuron_data
     """
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or os.path.join("~", "catneuron_data")
