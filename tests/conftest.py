@@ -58,6 +58,22 @@ def catvnoncat(catvnoncat_dir):
 
 
 @pytest.fixture(scope="session")
+def reference_pipeline(catvnoncat):
+    """The reference model: default pipeline fitted on the training images.
+
+    Shared, so do not modify it.
+    """
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+
+    X_train, y_train, _, _ = catvnoncat
+    return make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()).fit(
+        X_train, y_train
+    )
+
+
+@pytest.fixture(scope="session")
 def reference_costs():
     """The reference cost before steps 0, 100, ..., 1900, to six decimals."""
     return np.array(REFERENCE_COSTS)

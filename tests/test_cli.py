@@ -66,7 +66,9 @@ def model_file(trained):
 # -- train -------------------------------------------------------------------
 
 
-def test_train_reproduces_the_reference(trained, catvnoncat, reference_costs):
+def test_train_reproduces_the_reference(
+    trained, catvnoncat, reference_pipeline, reference_costs
+):
     folder, result = trained
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no progress bar without a terminal
@@ -93,9 +95,8 @@ def test_train_reproduces_the_reference(trained, catvnoncat, reference_costs):
 
     # The saved pipeline is exactly one 2000-step fit of the reference.
     model = load_model(folder / "catneuron-model.skops")
-    X_train, y_train, X_test, y_test = catvnoncat
-    reference = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())
-    reference.fit(X_train, y_train)
+    _, _, X_test, y_test = catvnoncat
+    reference = reference_pipeline
     assert model.get_params(deep=True).keys() == reference.get_params().keys()
     assert model[-1].get_params() == reference[-1].get_params()
     assert model[-1].n_iter_ == 2000

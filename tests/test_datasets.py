@@ -191,6 +191,11 @@ def test_missing_without_a_download_address(tmp_path):
     assert listing(tmp_path) == []
 
 
+def _folder(path):
+    path.unlink()
+    path.mkdir()
+
+
 def _truncate(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -233,6 +238,7 @@ def _huge_images(path):
 
 
 DAMAGES = {
+    "folder": (_folder, "is not a file"),
     "truncated": (_truncate, r"is truncated \(1286011 of 2572022 bytes\)"),
     "not-hdf5": (_not_hdf5, r"is not an HDF5 file \(it starts with b'<!DOCTYP'\)"),
     "empty": (_empty, "is empty"),

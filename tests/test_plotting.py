@@ -100,10 +100,10 @@ def test_plot_from_data_and_name_override(pyplot):
     assert unnamed.ax_.get_legend() is None
 
 
-def test_cost_curve_renders_to_png(pyplot, tmp_path, catvnoncat, reference_costs):
-    X_train, y_train, _, _ = catvnoncat
-    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())
-    model.fit(X_train, y_train)
+def test_cost_curve_renders_to_png(
+    pyplot, tmp_path, reference_pipeline, reference_costs
+):
+    model = reference_pipeline
     display = CostCurveDisplay.from_estimator(model, name="learning rate 0.005")
     assert_array_equal(np.round(display.line_.get_ydata()[::100], 6), reference_costs)
     display.figure_.set_size_inches(6, 4)
@@ -181,11 +181,11 @@ def test_image_grid_accepts_scaled_and_grayscale_images(pyplot, small_images):
         assert shown.get_cmap().name == "gray"
 
 
-def test_image_grid_renders_misclassified_test_pictures(pyplot, tmp_path, catvnoncat):
-    X_train, y_train, X_test, y_test = catvnoncat
-    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())
-    model.fit(X_train, y_train)
-    y_pred = model.predict(X_test)
+def test_image_grid_renders_misclassified_test_pictures(
+    pyplot, tmp_path, catvnoncat, reference_pipeline
+):
+    _, _, X_test, y_test = catvnoncat
+    y_pred = reference_pipeline.predict(X_test)
     wrong = y_pred != y_test
     fig = plot_image_grid(
         X_test[wrong],

@@ -85,6 +85,8 @@ def _hdf5_problem(path, remote, datasets):
         For each required key: the expected shape, a predicate on the dtype
         and the dtype's description for messages.
     """
+    if not os.path.isfile(path):
+        return "is not a file"
     size = os.path.getsize(path)
     try:
         f = h5py.File(path, "r")
