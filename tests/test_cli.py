@@ -333,7 +333,9 @@ def bad_files(tmp_path_factory, model_file):
     return folder
 
 
-# Each runs as its own process, as a user would; all at once, to save time.
+# One of each kind of error (a bad option value, missing or damaged data, an
+# existing output, a foreign or dangerous model file, a bad picture) runs as
+# its own process, as a user would meet it; all at once, to save time.
 ERRORS = {
     "negative-rate": (
         ["train", "--learning-rate", "-1"],
@@ -353,14 +355,6 @@ ERRORS = {
         ["train", "--plot", "existing.png", "--model", "m.skops"],
         "existing.png already exists; pass --force",
     ),
-    "missing-folder": (
-        ["train", "--model", "nowhere/m.skops"],
-        "the folder nowhere does not exist; create it first",
-    ),
-    "missing-model": (
-        ["predict", "--model", "absent.skops", "broken.png"],
-        "model file absent.skops not found; write one with 'catneuron train",
-    ),
     "not-a-model": (
         ["predict", "--model", "text.skops", "broken.png"],
         "text.skops is not a model file written by 'catneuron train'.*BadZipFile",
@@ -369,13 +363,25 @@ ERRORS = {
         ["predict", "--model", "runs_code.skops", "broken.png"],
         r"refusing to load runs_code.skops: .* \([a-z]+\.getcwd\), which could run",
     ),
-    "other-estimator": (
-        ["predict", "--model", "other.skops", "broken.png"],
-        "it holds a LogisticRegression, not a Pipeline",
-    ),
     "bad-picture": (
         ["predict", "--model", "model.skops", "broken.png"],
         "cannot read the picture broken.png .*; give PNG or JPEG files",
+    ),
+}
+
+# The other error exits of the same kinds, through main() in this process.
+MORE_ERRORS = {
+    "missing-folder": (
+        ["train", "--model", "nowhere/m.skops"],
+        "the folder nowhere does not exist; create it first",
+    ),
+    "missing-model": (
+        ["predict", "--model", "absent.skops", "broken.png"],
+        "model file absent.skops not found; write one with 'catneuron train",
+    ),
+    "other-estimator": (
+        ["predict", "--model", "other.skops", "broken.png"],
+        "it holds a LogisticRegression, not a Pipeline",
     ),
     "gif-picture": (
         ["predict", "--model", "model.skops", "picture.gif"],
@@ -422,3 +428,16 @@ def error_runs(bad_files, catvnoncat_dir):
 @pytest.mark.parametrize("name", ERRORS)
 def test_error_exits(error_runs, name):
     assert_one_line_error(error_runs[name], ERRORS[name][1])
+
+
+@pytest.mark.parametrize("args, match", MORE_ERRORS.values(), ids=MORE_ERRORS)
+def test_more_error_exits(bad_files, catvnoncat_dir, monkeypatch, capsys, args, match):
+    monkeypatch.chdir(bad_files)
+    monkeypatch.setenv("CATNEURON_DATA", str(catvnoncat_dir))
+    before = sorted(p.name for p in bad_files.iterdir())
+    status = main(args)
+    captured = capsys.readouterr()
+    assert_one_line_error(
+        subprocess.CompletedProcess(args, status, captured.out, captured.err), match
+    )
+    assert sorted(p.name for p in bad_files.iterdir()) == before
