@@ -35,8 +35,8 @@ def _data_dir():
 
 @pytest.fixture(scope="session")
 def catvnoncat_dir():
-    """The folder holding the real data (CATNEURON_DATA)."""
-    return _data_dir()
+    """The folder holding the real data (CATNEURON_DATA), as an absolute path."""
+    return _data_dir().resolve()
 
 
 @pytest.fixture(scope="session")
