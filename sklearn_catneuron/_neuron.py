@@ -182,14 +182,14 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Number of gradient-descent steps taken by the last ``fit``.
 
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (`n_iter_`,)
         The cost before each step. With more than two classes, the mean of the
         one-vs-rest neurons' costs.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``; only when ``X`` has string
         feature names.
 

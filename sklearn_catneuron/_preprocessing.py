@@ -37,7 +37,7 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of values per image, the product of ``image_shape_``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``; only when ``X`` is a 2-D
         DataFrame with string column names.
 
@@ -102,13 +102,13 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *image_shape_) or \
-(n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `*image_shape_`) or \
+(n_samples, `n_features_in_`)
             Images of the shape seen in ``fit``, or the same images flattened.
 
         Returns
         -------
-        X_flat : ndarray of shape (n_samples, n_features_in_)
+        X_flat : ndarray of shape (n_samples, `n_features_in_`)
             Values in [0, 1]; float32 for float32 input, float64 otherwise.
         """
         check_is_fitted(self)
@@ -121,12 +121,12 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
             Scaled, flattened images.
 
         Returns
         -------
-        images : ndarray of shape (n_samples, *image_shape_)
+        images : ndarray of shape (n_samples, `*image_shape_`)
             Values in [0, ``max_value``] (floats; use ``np.rint(...).astype(
             np.uint8)`` for 8-bit pictures).
         """
@@ -177,6 +177,12 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         """Validate ``X``, check its image shape and values, return it 2-D."""
         if getattr(X, "ndim", None) != 2:  # DataFrames go on to keep their names
             X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=False)
+        if X.ndim > 4:
+            raise ValueError(
+                f"X has {X.ndim} dimensions (shape {X.shape}); {type(self).__name__} "
+                "expects images shaped (n_samples, height, width[, channels]) or "
+                "flat rows (n_samples, n_features)."
+            )
         if X.ndim > 2:
             image_shape = tuple(X.shape[1:])
             if not reset and image_shape != self.image_shape_:

@@ -103,6 +103,7 @@ def test_max_value_sets_the_scale(rng):
         (np.zeros(4), ValueError, "Expected 2D array"),
         (np.array([["a", "b"]]), ValueError, "could not convert|dtype"),
         (np.zeros((0, 2, 2)), ValueError, "0 sample"),
+        (np.zeros((2, 2, 2, 2, 2)), ValueError, "5 dimensions.*expects images"),
     ],
 )
 def test_unusable_input_raises(X, error, match):
