@@ -5,8 +5,15 @@ scikit-learn classifier, and the image flattening step that feeds it.
 """
 
 from sklearn_catneuron._neuron import SigmoidNeuronClassifier
+from sklearn_catneuron._plotting import CostCurveDisplay, plot_image_grid
 from sklearn_catneuron._preprocessing import ImageFlattener
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageFlattener", "SigmoidNeuronClassifier", "__version__"]
+__all__ = [
+    "CostCurveDisplay",
+    "ImageFlattener",
+    "SigmoidNeuronClassifier",
+    "__version__",
+    "plot_image_grid",
+]

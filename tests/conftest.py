@@ -6,9 +6,10 @@ from pathlib import Path
 # Lets sklearn's check_array_api_input run (it needs this before scipy loads).
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from sklearn_catneuron.datasets import fetch_catvnoncat  # noqa: E402
 
 REFERENCE_COSTS = [
     0.693147, 0.584508, 0.466949, 0.376007, 0.331463, 0.303273, 0.279880,
@@ -33,14 +34,43 @@ def _data_dir():
 
 
 @pytest.fixture(scope="session")
-def catvnoncat():
+def catvnoncat_dir():
+    """The folder holding the real data (CATNEURON_DATA), as an absolute path."""
+    return _data_dir().resolve()
+
+
+@pytest.fixture(scope="session")
+def catvnoncat(catvnoncat_dir):
     """(X_train, y_train, X_test, y_test): uint8 images and 0/1 labels."""
-    folder = _data_dir()
-    with h5py.File(folder / "train_catvnoncat.h5", "r") as f:
-        X_train, y_train = f["train_set_x"][:], f["train_set_y"][:]
-    with h5py.File(folder / "test_catvnoncat.h5", "r") as f:
-        X_test, y_test = f["test_set_x"][:], f["test_set_y"][:]
+    X_train, y_train = fetch_catvnoncat(
+        subset="train",
+        data_home=catvnoncat_dir,
+        download_if_missing=False,
+        return_X_y=True,
+    )
+    X_test, y_test = fetch_catvnoncat(
+        subset="test",
+        data_home=catvnoncat_dir,
+        download_if_missing=False,
+        return_X_y=True,
+    )
     return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture(scope="session")
+def reference_pipeline(catvnoncat):
+    """The reference model: default pipeline fitted on the training images.
+
+    Shared, so do not modify it.
+    """
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+
+    X_train, y_train, _, _ = catvnoncat
+    return make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()).fit(
+        X_train, y_train
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ import sklearn_catneuron
 
 def test_public_names():
     assert sorted(sklearn_catneuron.__all__) == [
+        "CostCurveDisplay",
         "ImageFlattener",
         "SigmoidNeuronClassifier",
         "__version__",
+        "plot_image_grid",
     ]
     for name in sklearn_catneuron.__all__:
         assert getattr(sklearn_catneuron, name) is not None

@@ -1,0 +1,324 @@
+"""Plots: the cost curve of gradient descent and grids of labelled images.
+
+matplotlib is an optional dependency (``pip install "sklearn-catneuron[plots]"``);
+it is imported only when a plot is drawn.
+"""
+
+import math
+from numbers import Integral
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["CostCurveDisplay", "plot_image_grid"]
+
+
+def _check_matplotlib(caller_name):
+    """Import matplotlib, or raise an ImportError that names the extra."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller_name} needs matplotlib, which is not installed; install it "
+            "with: pip install 'sklearn-catneuron[plots]'"
+        ) from exc
+    return matplotlib
+
+
+def _new_axes(caller_name):
+    _check_matplotlib(caller_name)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+class CostCurveDisplay:
+    """Cost curve of gradient descent: the cost before each step.
+
+    Use :meth:`from_estimator` to draw the curve of a fitted
+    :class:`SigmoidNeuronClassifier` (or of a Pipeline ending in one). Several
+    displays can share one axes, to compare runs. All parameters are stored as
+    attributes.
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_steps,)
+        The cost before each step, like ``SigmoidNeuronClassifier.loss_curve_``.
+
+    name : str, default=None
+        Label of the curve in the legend; no legend entry if None.
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D
+        The cost curve.
+
+    ax_ : matplotlib Axes
+        The axes holding the curve.
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    CostCurveDisplay.from_estimator : Plot the curve of a fitted estimator.
+    plot_image_grid : Show images with their true and predicted labels.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_catneuron import CostCurveDisplay, SigmoidNeuronClassifier
+    >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=50).fit(X, y)
+    >>> display = CostCurveDisplay.from_estimator(clf, name="learning rate 0.5")
+    >>> display.line_.get_xydata().shape
+    (50, 2)
+    >>> display.ax_.get_xlabel()
+    'gradient-descent step'
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(display.figure_)
+    """
+
+    def __init__(self, *, loss_curve, name=None):
+        self.loss_curve = loss_curve
+        self.name = name
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Draw the cost curve.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on (possibly holding other curves); a new figure and
+            axes if None.
+
+        name : str, default=None
+            Legend label; overrides the ``name`` given at construction.
+
+        **kwargs : dict
+            Passed to ``matplotlib.axes.Axes.plot`` (e.g. ``color``,
+            ``linestyle``).
+
+        Returns
+        -------
+        display : CostCurveDisplay
+            Object that stores the computed values and the artists.
+        """
+        if ax is None:
+            ax = _new_axes("CostCurveDisplay.plot")
+        else:
+            _check_matplotlib("CostCurveDisplay.plot")
+        loss_curve = np.asarray(self.loss_curve, dtype=float)
+        if loss_curve.ndim != 1 or loss_curve.size == 0:
+            raise ValueError(
+                f"loss_curve must be a non-empty 1-D array of costs, got shape "
+                f"{loss_curve.shape}."
+            )
+        name = self.name if name is None else name
+        line_kwargs = {} if name is None else {"label": name}
+        line_kwargs.update(kwargs)
+        (self.line_,) = ax.plot(np.arange(loss_curve.size), loss_curve, **line_kwargs)
+        ax.set_xlabel("gradient-descent step")
+        ax.set_ylabel("cost (mean cross-entropy)")
+        if "label" in line_kwargs:
+            ax.legend(loc="upper right")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
+        """Plot the cost curve of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted :class:`SigmoidNeuronClassifier`, or a fitted Pipeline
+            whose last step is one (any estimator with ``loss_curve_`` works).
+
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure and axes if None.
+
+        name : str, default=None
+            Legend label. If None, the name of the estimator's class.
+
+        **kwargs : dict
+            Passed to ``matplotlib.axes.Axes.plot``.
+
+        Returns
+        -------
+        display : CostCurveDisplay
+            Object that stores the computed values and the artists.
+        """
+        _check_matplotlib(f"{cls.__name__}.from_estimator")
+        final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        check_is_fitted(final)
+        if not hasattr(final, "loss_curve_"):
+            raise ValueError(
+                f"{type(final).__name__} has no loss_curve_; pass a fitted "
+                "SigmoidNeuronClassifier or a Pipeline that ends in one."
+            )
+        if name is None:
+            name = type(final).__name__
+        display = cls(loss_curve=final.loss_curve_, name=name)
+        return display.plot(ax=ax, **kwargs)
+
+
+def plot_image_grid(
+    images,
+    y_true=None,
+    y_pred=None,
+    *,
+    target_names=None,
+    ncols=5,
+    fig=None,
+):
+    """Show images in a grid, titled with their predicted and true labels.
+
+    For instance the misclassified test pictures: titles show the prediction
+    over the true label, in red where they differ.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_images, height, width, channels) or \
+(n_images, height, width)
+        uint8 pictures (0..255), or floats in [0, 1] or in [0, 255] (such as
+        ``ImageFlattener.inverse_transform`` returns). ``channels`` is 1, 3
+        (RGB) or 4 (RGBA); grayscale images are shown in gray.
+
+    y_true : array-like of shape (n_images,), default=None
+        True labels, shown as "true: ...".
+
+    y_pred : array-like of shape (n_images,), default=None
+        Predicted labels, shown as "pred: ...".
+
+    target_names : array-like of str, default=None
+        Names of the classes, indexed by integer labels (e.g.
+        ``["non-cat", "cat"]``). If None, labels are shown as they are.
+
+    ncols : int, default=5
+        Number of columns of the grid.
+
+    fig : matplotlib Figure, default=None
+        An empty figure to draw into; a new one sized to the grid if None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        The figure; ``fig.axes`` holds one axes per cell, row by row.
+
+    See Also
+    --------
+    CostCurveDisplay : The cost curve of gradient descent.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_catneuron import plot_image_grid
+    >>> images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    >>> fig = plot_image_grid(
+    ...     images, y_true=[1, 0, 1], y_pred=[1, 1, 1],
+    ...     target_names=["non-cat", "cat"], ncols=2,
+    ... )
+    >>> [ax.get_title() for ax in fig.axes[:3]]
+    ['pred: cat\\ntrue: cat', 'pred: cat\\ntrue: non-cat', 'pred: cat\\ntrue: cat']
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    _check_matplotlib("plot_image_grid")
+    images = _check_images(images)
+    n_images = images.shape[0]
+    if not isinstance(ncols, Integral) or isinstance(ncols, bool) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    y_true = _check_labels(y_true, "y_true", n_images, target_names)
+    y_pred = _check_labels(y_pred, "y_pred", n_images, target_names)
+
+    ncols = min(ncols, n_images)
+    nrows = math.ceil(n_images / ncols)
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(1.8 * ncols, 2.1 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= n_images:
+            continue
+        image = images[index]
+        if image.ndim == 2:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(image)
+        lines, wrong = [], False
+        if y_pred is not None:
+            lines.append(f"pred: {y_pred[index]}")
+        if y_true is not None:
+            lines.append(f"true: {y_true[index]}")
+            wrong = y_pred is not None and y_pred[index] != y_true[index]
+        if lines:
+            color = "tab:red" if wrong else "black"
+            ax.set_title("\n".join(lines), fontsize=9, color=color)
+    fig.tight_layout()
+    return fig
+
+
+def _check_images(images):
+    """Images as uint8 of shape (n, h, w) or (n, h, w, 3 or 4)."""
+    images = np.asarray(images)
+    if (
+        images.ndim not in (3, 4)
+        or images.shape[0] == 0
+        or (images.ndim == 4 and images.shape[-1] not in (1, 3, 4))
+    ):
+        raise ValueError(
+            "images must be a non-empty array of shape (n_images, height, width) "
+            f"or (n_images, height, width, 1, 3 or 4 channels), got shape "
+            f"{images.shape}. Turn flat rows back into images with "
+            "ImageFlattener.inverse_transform."
+        )
+    if images.dtype.kind not in "uif" or not np.all(np.isfinite(images)):
+        raise ValueError(
+            f"images must hold finite numbers, got dtype {images.dtype} with "
+            "NaN or inf values or non-numbers."
+        )
+    low, high = images.min(), images.max()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"Pixel values must lie in [0, 1] or [0, 255], got [{low}, {high}]."
+        )
+    if images.dtype.kind == "f" and high <= 1:
+        images = images * 255
+    images = np.rint(images).astype(np.uint8)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return images
+
+
+def _check_labels(labels, what, n_images, target_names):
+    """Labels as display strings, one per image (or None)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (n_images,):
+        raise ValueError(
+            f"{what} must have one label per image ({n_images}), got shape "
+            f"{labels.shape}."
+        )
+    if target_names is None:
+        return [str(label) for label in labels]
+    target_names = np.asarray(target_names)
+    if labels.dtype.kind not in "iu" or not np.all(
+        (labels >= 0) & (labels < len(target_names))
+    ):
+        raise ValueError(
+            f"With target_names, {what} must hold integer class indices in "
+            f"[0, {len(target_names) - 1}], got the values "
+            f"{np.unique(labels).tolist()}."
+        )
+    return [str(name) for name in target_names[labels]]
