@@ -44,6 +44,17 @@ def get_data_home(data_home=None):
     data_home : str
         The path of the folder.
 
+    Raises
+    ------
+    TypeError
+        If ``data_home`` is not a path.
+    ValueError
+        If ``data_home`` is an empty path.
+    NotADirectoryError, PermissionError, OSError
+        If the folder cannot be created: the path, or a part of it, is a file;
+        or it may not be written. The message names the folder and where its
+        name came from.
+
     Examples
     --------
     >>> import os
@@ -54,11 +65,50 @@ def get_data_home(data_home=None):
     ...     print(os.path.isdir(folder), os.path.basename(folder))
     True catneuron_data
     """
+    source = "data_home"
     if data_home is None:
-        data_home = os.environ.get(DATA_HOME_ENV) or os.path.join("~", "catneuron_data")
+        data_home = os.environ.get(DATA_HOME_ENV) or None
+        source = f"${DATA_HOME_ENV}" if data_home else "the default data home"
+        data_home = data_home or os.path.join("~", "catneuron_data")
+    if not isinstance(data_home, str | os.PathLike) or not isinstance(
+        os.fspath(data_home), str
+    ):
+        raise TypeError(
+            f"data_home must be the path of a folder (str or path-like) or None, "
+            f"got {type(data_home).__name__} {data_home!r}."
+        )
+    if not os.fspath(data_home):
+        raise ValueError(
+            f"data_home (from {source}) is an empty path; give the path of a "
+            "folder, or None for the default."
+        )
     data_home = os.path.expanduser(os.fspath(data_home))
-    os.makedirs(data_home, exist_ok=True)
+    try:
+        os.makedirs(data_home, exist_ok=True)
+    except OSError as exc:
+        fix = (
+            f"Give a folder you can write to (data_home, or {DATA_HOME_ENV}), or "
+            "create it first."
+        )
+        if source != "data_home":
+            fix = f"The folder comes from {source}. {fix}"
+        raise _unusable_folder(exc, data_home, fix) from exc
     return data_home
+
+
+def _unusable_folder(exc, folder, fix):
+    """An error of the same kind as ``exc`` that names the folder and the fix."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        error = NotADirectoryError
+        reason = (
+            "it is a file, not a folder"
+            if os.path.isfile(folder)
+            else "a part of its path is a file, not a folder"
+        )
+    else:
+        error = PermissionError if isinstance(exc, PermissionError) else OSError
+        reason = exc.strerror or str(exc)
+    return error(f"Cannot use {folder} as the data folder: {reason}. {fix}")
 
 
 def _sha256(path):
@@ -165,9 +215,17 @@ def _download(remote, base_url, data_home, *, datasets, timeout):
     url = f"{base_url}/{remote.filename}"
     path = Path(data_home) / remote.filename
     logger.info("Downloading %s to %s", url, path)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{remote.filename}.", suffix=".part", dir=data_home
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{remote.filename}.", suffix=".part", dir=data_home
+        )
+    except OSError as exc:
+        raise _unusable_folder(
+            exc,
+            data_home,
+            f"Nothing was downloaded. Give a folder you can write to, or put "
+            f"{remote.filename} in it by hand.",
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as out:
             _stream(url, out, remote, data_home=data_home, timeout=timeout)

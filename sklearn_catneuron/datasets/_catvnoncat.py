@@ -164,6 +164,12 @@ def fetch_catvnoncat(
 
     Raises
     ------
+    ValueError
+        If ``subset``, ``timeout`` or the scheme of ``base_url`` is not one of
+        the values above.
+    TypeError
+        If ``download_if_missing`` or ``return_X_y`` is not a bool, ``base_url``
+        not a string or ``data_home`` not a path.
     FileNotFoundError
         If a file is missing and cannot be downloaded (``download_if_missing``
         is False, or no ``base_url`` is set); the message says where to put it.
@@ -171,6 +177,8 @@ def fetch_catvnoncat(
         If a file (on disk or downloaded) is damaged or not the expected one:
         wrong SHA-256, truncated, not HDF5, a key, shape or dtype that does not
         match; or if the download fails or times out. Nothing is written then.
+        A ``NotADirectoryError`` or ``PermissionError`` if ``data_home`` cannot
+        be created or written to (see :func:`get_data_home`).
 
     Notes
     -----
@@ -195,9 +203,26 @@ def fetch_catvnoncat(
     >>> images.shape, int(target.sum())
     ((50, 64, 64, 3), 33)
     """
-    if subset not in ("train", "test", "all"):
+    if not isinstance(subset, str) or subset not in ("train", "test", "all"):
         raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
-    if not isinstance(timeout, Real) or not timeout > 0:
+    for name, value in (
+        ("download_if_missing", download_if_missing),
+        ("return_X_y", return_X_y),
+    ):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(
+                f"{name} must be True or False, got {type(value).__name__} {value!r}."
+            )
+    if base_url is not None and not isinstance(base_url, str):
+        raise TypeError(
+            f"base_url must be a URL (str) or None, got {type(base_url).__name__} "
+            f"{base_url!r}."
+        )
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, Real)
+        or not 0 < timeout < float("inf")
+    ):
         raise ValueError(
             f"timeout must be a positive number of seconds, got {timeout!r}."
         )
