@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -318,7 +319,13 @@ def _predict(args):
     image_shape = model[0].image_shape_
     paths = _image_paths(args.images)
     images = np.stack([_read_image(path, image_shape) for path in paths])
-    proba = model.predict_proba(images)
+    try:
+        proba = model.predict_proba(images)
+    except (ValueError, TypeError, AttributeError) as exc:  # a tampered file
+        raise CommandError(
+            f"the model in {args.model} cannot classify pictures ({exc}); it is "
+            "damaged: train a new one with 'catneuron train'"
+        ) from exc
     classes = model.classes_
     names = (
         ["non-cat", "cat"] if np.array_equal(classes, [0, 1]) else classes.astype(str)
@@ -428,9 +435,12 @@ def _load_data(data_home):
     """The training and test images and labels, and the folder they came from."""
     from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
-    data_home = get_data_home(data_home)
-    train = fetch_catvnoncat(subset="train", data_home=data_home, return_X_y=True)
-    test = fetch_catvnoncat(subset="test", data_home=data_home, return_X_y=True)
+    try:
+        data_home = get_data_home(data_home)
+        train = fetch_catvnoncat(subset="train", data_home=data_home, return_X_y=True)
+        test = fetch_catvnoncat(subset="test", data_home=data_home, return_X_y=True)
+    except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
+        raise CommandError(str(exc)) from exc
     return data_home, train, test
 
 
@@ -470,9 +480,19 @@ def _check_outputs(paths, *, force):
         path = Path(path)
         if path.is_dir():
             raise CommandError(f"{path} is a folder; give a file name")
-        if not path.parent.is_dir():
+        folder = path.parent
+        if not folder.is_dir():
+            blocking = next(
+                (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()),
+                None,
+            )
+            if blocking is not None:
+                raise CommandError(
+                    f"cannot write {path}: {blocking} is a file, not a folder; "
+                    "choose another place"
+                )
             raise CommandError(
-                f"cannot write {path}: the folder {path.parent} does not exist; "
+                f"cannot write {path}: the folder {folder} does not exist; "
                 "create it first"
             )
         if path.exists() and not force:
@@ -480,33 +500,76 @@ def _check_outputs(paths, *, force):
                 f"{path} already exists; pass --force to replace it, or choose "
                 "another file name"
             )
+        try:  # permission bits do not tell (root ignores them): try it
+            fd, probe = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=folder
+            )
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot write {path}: the folder {folder} is not writable "
+                f"({_reason(exc)}); choose another folder"
+            ) from exc
 
 
 def _atomic_write(path, write, *, force):
     """Write a file through a temporary file in the same folder, then rename.
 
-    ``write(fileobj)`` fills the temporary file. An existing ``path`` is only
-    replaced when ``force`` is true; on any failure nothing is left behind.
+    ``write(fileobj)`` fills the temporary file, which is flushed to disk
+    before it takes the final name, so ``path`` is at every moment either the
+    old file or the complete new one. An existing ``path`` is only replaced
+    when ``force`` is true; otherwise the new file is linked into place, which
+    fails if a file of that name appeared meanwhile. On any failure the
+    temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write {path} ({_reason(exc)}); choose another folder"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_name, 0o666 & ~umask)
-        if path.exists() and not force:
-            raise CommandError(
-                f"{path} already exists; pass --force to replace it, or choose "
-                "another file name"
-            )
-        os.replace(tmp_name, path)
-    except BaseException:
+        if force:
+            os.replace(tmp_name, path)
+        else:
+            _link_new(tmp_name, path)
+    except OSError as exc:
+        kept = "the existing file is unchanged" if path.exists() else "nothing written"
+        raise CommandError(f"could not write {path} ({_reason(exc)}); {kept}") from exc
+    finally:
         Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+
+def _link_new(tmp_name, path):
+    """Give ``tmp_name`` the name ``path``, never replacing an existing file."""
+    exists = CommandError(
+        f"{path} already exists; pass --force to replace it, or choose another "
+        "file name"
+    )
+    try:
+        os.link(tmp_name, path)  # atomic, and fails if path exists
+    except FileExistsError:
+        raise exists from None
+    except (OSError, NotImplementedError, AttributeError):  # no hard links here
+        if path.exists():
+            raise exists from None
+        os.replace(tmp_name, path)
+
+
+def _reason(exc):
+    """The OS's words for an OSError, without the errno and file name."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _dump_model(model, f):
@@ -523,12 +586,15 @@ def _load_model(path):
     file from elsewhere cannot run code. Plain pickle is never used.
     """
     import skops.io
+    from sklearn.exceptions import NotFittedError
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
 
     from sklearn_catneuron import ImageFlattener
 
     path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{path} is a folder, not a model file; give the file")
     if not path.is_file():
         raise CommandError(
             f"model file {path} not found; write one with "
@@ -565,7 +631,10 @@ def _load_model(path):
             f"{not_a_model} (it holds a {type(model).__name__}, not a Pipeline "
             "of ImageFlattener and SigmoidNeuronClassifier)"
         )
-    check_is_fitted(model)
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
+        raise CommandError(f"{not_a_model} (it holds a model never fitted)") from exc
     shape = getattr(model[0], "image_shape_", ())
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
         raise CommandError(
@@ -592,6 +661,10 @@ def _image_paths(items):
             paths.extend(found)
         elif item.is_file():
             paths.append(item)
+        elif item.exists():
+            raise CommandError(
+                f"{item} is neither a file nor a folder; give picture files or folders"
+            )
         else:
             raise CommandError(f"{item} does not exist; give picture files or folders")
     return paths
@@ -604,11 +677,19 @@ def _read_image(path, image_shape):
     height, width = image_shape[:2]
     mode = "RGB" if len(image_shape) == 3 and image_shape[2] == 3 else "L"
     try:
-        with Image.open(path, formats=("PNG", "JPEG")) as image:
-            image = ImageOps.exif_transpose(image).convert(mode)
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            # Over Image.MAX_IMAGE_PIXELS Pillow only warns, then decodes it all.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=("PNG", "JPEG")) as image:
+                image = ImageOps.exif_transpose(image).convert(mode)
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CommandError(
+            f"refusing to read the picture {path}: {exc} Give a picture of at "
+            f"most {Image.MAX_IMAGE_PIXELS} pixels"
+        ) from exc
+    except (OSError, ValueError) as exc:
         raise CommandError(
             f"cannot read the picture {path} ({exc}); give PNG or JPEG files"
         ) from exc
