@@ -1,6 +1,7 @@
 """Shared fixtures: the real cat / non-cat data and a seeded random generator."""
 
 import os
+import shutil
 from pathlib import Path
 
 # Lets sklearn's check_array_api_input run (it needs this before scipy loads).
@@ -55,6 +56,16 @@ def catvnoncat(catvnoncat_dir):
         return_X_y=True,
     )
     return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture
+def mirror(tmp_path, catvnoncat_dir):
+    """A folder in tmp_path holding copies of the two real files (to damage)."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for name in ("train_catvnoncat.h5", "test_catvnoncat.h5"):
+        shutil.copyfile(catvnoncat_dir / name, folder / name)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,31 @@
-"""Bad input, one table per public entry point: each row ends in a clear error."""
+"""Bad input, one table per public entry point: each row ends in a clear error.
 
+The estimators (fit, parameters, predict, transform), the fetcher
+(``fetch_catvnoncat`` and ``get_data_home``) and each ``catneuron`` subcommand.
+Damaged downloads are in ``test_datasets.py`` (they need a loopback server).
+"""
+
+import os
+import pickle
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
+from _files import DAMAGES, PNG_SIGNATURE, huge_images, png_header, truncate
 from scipy.sparse import csr_matrix
 from sklearn.exceptions import NotFittedError
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron.cli import main
+from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
 RNG = np.random.default_rng(0)
 X_OK = RNG.random((6, 3))
@@ -152,3 +172,762 @@ def test_flattener_transform_bad_input():
         flattener.transform(IMAGES_OK.reshape(4, -1)[:, :11])
     with pytest.raises(ValueError, match="1 above max_value"):
         flattener.transform(_with(256, (1, 1, 1, 1), IMAGES_OK))
+
+
+# -- the fetcher: fetch_catvnoncat and get_data_home -------------------------
+
+TRAIN_FILE = "train_catvnoncat.h5"
+TEST_FILE = "test_catvnoncat.h5"
+TRAIN_SHA256 = "fbe56ab67c3ae28d564e3a644189117976d6b31af0a3ce9bb17dbf22908af242"
+# A row's call may allocate this much at most: the real training images alone
+# are 2.5 MB, so no row reads image data before it refuses the file.
+MAX_ALLOCATED = 1 << 20
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder this process cannot create files in.
+
+    A read-only folder in tmp_path; running as root, which writes there
+    anyway, ``/sys``, where nobody can create files.
+    """
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        for candidate in (folder, Path("/sys")):
+            if candidate.is_dir() and not _can_write(candidate):
+                yield candidate
+                return
+        pytest.skip("no folder here refuses to be written to")
+    finally:
+        folder.chmod(0o755)
+
+
+def _can_write(folder):
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+class Places:
+    """The folders a row's call can use: the data folder and, on demand, an
+    unwritable one (so rows without it never skip)."""
+
+    def __init__(self, home, request):
+        self.home = home
+        self._request = request
+
+    @property
+    def unwritable(self):
+        return self._request.getfixturevalue("unwritable_folder")
+
+
+def fetch(**kwargs):
+    return lambda at: fetch_catvnoncat(data_home=at.home, **kwargs)
+
+
+def damaged(damage, name=TRAIN_FILE):
+    return lambda at, env: damage(at.home / name)
+
+
+def removed(name=TRAIN_FILE):
+    return lambda at, env: (at.home / name).unlink()
+
+
+def env_var(name, value):
+    return lambda at, env: env.setenv(name, value.format(home=at.home))
+
+
+def both(*setups):
+    def setup(at, env):
+        for step in setups:
+            step(at, env)
+
+    return setup
+
+
+DAMAGED_FILE = "it is damaged or not the cat / non-cat file. Delete it and fetch again"
+
+# name: (setup of the data folder, call, exception, message fragment(s))
+FETCHER = {
+    **{
+        f"file {name}": (damaged(damage), fetch(), OSError, (match, DAMAGED_FILE))
+        for name, (damage, match) in DAMAGES.items()
+    },
+    "test file truncated": (
+        damaged(truncate, TEST_FILE),
+        fetch(subset="test"),
+        OSError,
+        (r"test_catvnoncat.h5 is truncated \(308479 of 616958 bytes\)", DAMAGED_FILE),
+    ),
+    "missing, download_if_missing=False": (
+        removed(),
+        fetch(download_if_missing=False),
+        FileNotFoundError,
+        r"train_catvnoncat.h5 is not in .*mirror and download_if_missing=False; "
+        r"put .* by hand",
+    ),
+    "missing, no download address": (
+        removed(),
+        fetch(),
+        FileNotFoundError,
+        "no official host. Set CATNEURON_DATA_URL .* or put .* by hand",
+    ),
+    "missing, unwritable data home": (
+        removed(),
+        lambda at: fetch_catvnoncat(data_home=at.unwritable, base_url=at.home.as_uri()),
+        PermissionError,
+        r"Cannot use .* as the data folder: .*\. Nothing was downloaded\. Give a "
+        "folder you can write to, or put train_catvnoncat.h5 in it by hand",
+    ),
+    "subset unknown": (None, fetch(subset="validation"), ValueError, "subset must"),
+    "subset None": (None, fetch(subset=None), ValueError, "got None"),
+    "subset list": (None, fetch(subset=["train"]), ValueError, "got \\['train'\\]"),
+    "timeout 0": (None, fetch(timeout=0), ValueError, "timeout must be a positive"),
+    "timeout negative": (None, fetch(timeout=-1), ValueError, "got -1"),
+    "timeout NaN": (None, fetch(timeout=np.nan), ValueError, "got nan"),
+    "timeout inf": (None, fetch(timeout=np.inf), ValueError, "got inf"),
+    "timeout text": (None, fetch(timeout="soon"), ValueError, "got 'soon'"),
+    "timeout bool": (None, fetch(timeout=True), ValueError, "got True"),
+    "download_if_missing text": (
+        None,
+        fetch(download_if_missing="no"),
+        TypeError,
+        "download_if_missing must be True or False, got str 'no'",
+    ),
+    "return_X_y int": (
+        None,
+        fetch(return_X_y=1),
+        TypeError,
+        "return_X_y must be True or False, got int 1",
+    ),
+    "base_url ftp": (
+        removed(),
+        fetch(base_url="ftp://example.org/data"),
+        ValueError,
+        "has scheme 'ftp'; use an http://, https:// or file:// URL",
+    ),
+    "base_url without scheme": (
+        removed(),
+        fetch(base_url="mirror.example.org/data"),
+        ValueError,
+        "has scheme ''",
+    ),
+    "base_url not text": (
+        removed(),
+        fetch(base_url=b"http://127.0.0.1"),
+        TypeError,
+        "base_url must be a URL",
+    ),
+    "CATNEURON_DATA_URL ftp": (
+        both(removed(), env_var("CATNEURON_DATA_URL", "ftp://example.org/data")),
+        fetch(),
+        ValueError,
+        "'ftp://example.org/data' has scheme 'ftp'",
+    ),
+    "data_home is a file": (
+        None,
+        lambda at: fetch_catvnoncat(data_home=at.home / TRAIN_FILE),
+        NotADirectoryError,
+        r"Cannot use .*train_catvnoncat.h5 as the data folder: it is a file, not "
+        r"a folder\. Give a folder you can write to \(data_home, or CATNEURON_DATA",
+    ),
+    "data_home under a file": (
+        None,
+        lambda at: fetch_catvnoncat(data_home=at.home / TRAIN_FILE / "data"),
+        NotADirectoryError,
+        "a part of its path is a file, not a folder",
+    ),
+    "data_home int": (
+        None,
+        lambda at: fetch_catvnoncat(data_home=42),
+        TypeError,
+        r"data_home must be the path of a folder \(str or path-like\) or None, "
+        "got int 42",
+    ),
+    "data_home empty": (
+        None,
+        lambda at: fetch_catvnoncat(data_home=""),
+        ValueError,
+        "data_home .* is an empty path",
+    ),
+    "CATNEURON_DATA a file": (
+        env_var("CATNEURON_DATA", "{home}/" + TRAIN_FILE),
+        lambda at: fetch_catvnoncat(),
+        NotADirectoryError,
+        r"it is a file, not a folder\. The folder comes from \$CATNEURON_DATA",
+    ),
+    "get_data_home: a file": (
+        None,
+        lambda at: get_data_home(at.home / TRAIN_FILE),
+        NotADirectoryError,
+        "it is a file, not a folder",
+    ),
+    "get_data_home: under a file": (
+        None,
+        lambda at: get_data_home(at.home / TRAIN_FILE / "data"),
+        NotADirectoryError,
+        "a part of its path is a file",
+    ),
+    "get_data_home: unwritable": (
+        None,
+        lambda at: get_data_home(at.unwritable / "catneuron_data"),
+        PermissionError,
+        r"Cannot use .*catneuron_data as the data folder: .*\. Give a folder you "
+        "can write to",
+    ),
+    "get_data_home: bytes": (
+        None,
+        lambda at: get_data_home(b"/tmp"),
+        TypeError,
+        "got bytes",
+    ),
+}
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` and its bytes (folders as None)."""
+    return {
+        path.relative_to(folder): path.read_bytes() if path.is_file() else None
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(
+    "setup, call, error, match", FETCHER.values(), ids=FETCHER.keys()
+)
+def test_fetcher_bad_input(mirror, request, monkeypatch, setup, call, error, match):
+    monkeypatch.delenv("CATNEURON_DATA_URL", raising=False)
+    at = Places(mirror, request)
+    if setup is not None:
+        setup(at, monkeypatch)
+    before = _snapshot(mirror)
+    tracemalloc.start()
+    try:
+        with pytest.raises(error) as excinfo:
+            call(at)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    for fragment in (match,) if isinstance(match, str) else match:
+        assert re.search(fragment, str(excinfo.value)), str(excinfo.value)
+    # Refused before anything was loaded, and nothing written, renamed or
+    # deleted: what to do with a damaged file is the user's decision.
+    assert peak < MAX_ALLOCATED
+    assert _snapshot(mirror) == before
+
+
+def test_billion_image_file_is_refused_from_its_header(mirror):
+    # The dataset claims 12 TB; the file holds no image data at all.
+    huge_images(mirror / TRAIN_FILE)
+    with h5py.File(mirror / TRAIN_FILE, "r") as f:
+        claimed = f["train_set_x"].size * f["train_set_x"].dtype.itemsize
+    assert claimed == 10**9 * 64 * 64 * 3
+    assert (mirror / TRAIN_FILE).stat().st_size < 3_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(OSError, match=r"shape \(1000000000, 64, 64, 3\)"):
+            fetch_catvnoncat(data_home=mirror)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < claimed / 10**6
+
+
+# -- the command line: one table per subcommand --------------------------------
+#
+# Each row runs ``main(argv)`` in this process, in a folder of bad files (the
+# ``cli_files`` fixture), with $CATNEURON_DATA naming the real data; a few rows
+# also run as real processes (``test_cli_errors_as_processes``). Every row must
+# exit with status 2 after one line on stderr, print nothing on stdout, and
+# leave every file as it was.
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
+    """A folder of bad inputs for the command line, and one good model."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    skops_io = pytest.importorskip("skops.io")
+    Image = pytest.importorskip("PIL.Image")
+    joblib = pytest.importorskip("joblib")
+
+    folder = tmp_path_factory.mktemp("cli")
+    # Data folders: none, each damage of the training file, a truncated test file.
+    (folder / "empty_data").mkdir()
+    for name, (damage, _) in DAMAGES.items():
+        home = folder / f"data-{name}"
+        home.mkdir()
+        shutil.copyfile(catvnoncat_dir / TRAIN_FILE, home / TRAIN_FILE)
+        damage(home / TRAIN_FILE)
+        (home / TEST_FILE).symlink_to(catvnoncat_dir / TEST_FILE)
+    home = folder / "data-test-truncated"
+    home.mkdir()
+    (home / TRAIN_FILE).symlink_to(catvnoncat_dir / TRAIN_FILE)
+    shutil.copyfile(catvnoncat_dir / TEST_FILE, home / TEST_FILE)
+    truncate(home / TEST_FILE)
+
+    # Outputs that exist, and paths that cannot be folders.
+    (folder / "existing.png").write_bytes(b"keep me")
+    (folder / "existing.skops").write_bytes(b"keep me too")
+    (folder / "a_file").write_text("a file, not a folder")
+    (folder / "a_folder.skops").mkdir()
+
+    # Model files: a good one, then every way of not being one.
+    X_train, y_train, X_test, _ = catvnoncat
+    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=10))
+    model.fit(X_train, y_train)
+    skops_io.dump(model, folder / "model.skops")
+    good = (folder / "model.skops").read_bytes()
+    (folder / "truncated.skops").write_bytes(good[: len(good) // 2])
+    (folder / "model.pkl").write_bytes(pickle.dumps(model))
+    (folder / "pickle.skops").write_bytes(pickle.dumps(model))
+    joblib.dump(model, folder / "model.joblib")
+    (folder / "text.skops").write_text("not a model")
+    (folder / "empty.skops").write_bytes(b"")
+    skops_io.dump(
+        make_pipeline(ImageFlattener(), FunctionTransformer(os.getcwd)),
+        folder / "getcwd.skops",
+    )
+    skops_io.dump(
+        make_pipeline(ImageFlattener(), FunctionTransformer(os.system)),
+        folder / "system.skops",
+    )
+    skops_io.dump(
+        LogisticRegression().fit([[0.0], [1.0]], [0, 1]), folder / "other.skops"
+    )
+    skops_io.dump(
+        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
+        folder / "unfitted.skops",
+    )
+    flat = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
+    flat.fit(X_train.reshape(len(X_train), -1), y_train)
+    skops_io.dump(flat, folder / "flat.skops")
+    model[-1].coef_ = model[-1].coef_[:, :100]  # loads fine, cannot predict
+    skops_io.dump(model, folder / "tampered.skops")
+
+    # Pictures: a good one, then every way of not being one.
+    Image.fromarray(X_test[0]).save(folder / "cat.png")
+    png = (folder / "cat.png").read_bytes()
+    Image.fromarray(X_test[0]).save(folder / "cat.jpg")
+    jpeg = (folder / "cat.jpg").read_bytes()
+    (folder / "cat.jpg").unlink()
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (folder / "signature-only.png").write_bytes(PNG_SIGNATURE)
+    (folder / "zeros.png").write_bytes(PNG_SIGNATURE + bytes(100))
+    (folder / "text.png").write_text("hello")
+    (folder / "page.jpg").write_text("<!DOCTYPE html><title>404</title>")
+    Image.new("RGB", (8, 8)).save(folder / "picture.gif", format="GIF")
+    Image.new("RGB", (8, 8)).save(folder / "bitmap.png", format="BMP")
+    # Over 2 * MAX_IMAGE_PIXELS Pillow refuses; between 1 and 2 times it only
+    # warns and would decode them: 10**10 and 10**8 pixels, a few bytes each.
+    assert 10**8 > Image.MAX_IMAGE_PIXELS and 10**10 > 2 * Image.MAX_IMAGE_PIXELS
+    (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
+    (folder / "big.png").write_bytes(png_header(10_000, 10_000))
+    (folder / "no_pictures").mkdir()
+    (folder / "only_text").mkdir()
+    (folder / "only_text" / "notes.txt").write_text("no pictures here")
+    return folder
+
+
+def _rows(table):
+    """(argv text, message fragment, environment) rows of a CLI table."""
+    return [(row + ({},))[:3] for row in table.values()]
+
+
+TRAIN = {
+    # Option values.
+    "learning rate negative": (
+        "train --learning-rate -1",
+        r"^catneuron train: error: argument --learning-rate: must be a positive "
+        r"number, got '-1' \(see 'catneuron train --help'\)$",
+    ),
+    "learning rate zero": ("train --learning-rate 0", "got '0'"),
+    "learning rate NaN": ("train --learning-rate nan", "got 'nan'"),
+    "learning rate inf": ("train --learning-rate inf", "got 'inf'"),
+    "learning rate text": ("train --learning-rate fast", "got 'fast'"),
+    "learning rate empty": ("train --learning-rate ''", "got ''"),
+    "max iter zero": ("train --max-iter 0", "--max-iter: must be a positive integer"),
+    "max iter negative": ("train --max-iter -3", "got '-3'"),
+    "max iter float": ("train --max-iter 1.5", "got '1.5'"),
+    "max iter text": ("train --max-iter many", "got 'many'"),
+    "model without value": ("train --model", "--model: expected one argument"),
+    "data home without value": ("train --data-home", "expected one argument"),
+    "unknown option": ("train --epochs 3", "unrecognized arguments: --epochs 3"),
+    "stray argument": ("train data.h5", "unrecognized arguments: data.h5"),
+    # Missing or damaged data.
+    "data missing": (
+        "train --data-home empty_data",
+        r"^catneuron train: error: train_catvnoncat.h5 is not in .*empty_data and "
+        "there is no address to download it from.*Set CATNEURON_DATA_URL",
+    ),
+    **{
+        f"data {name}": (
+            f"train --data-home data-{name}",
+            f"data-{name}/train_catvnoncat.h5 .*{match}.*Delete it and fetch again",
+        )
+        for name, (_, match) in DAMAGES.items()
+    },
+    "data test file truncated": (
+        "train --data-home data-test-truncated",
+        r"test_catvnoncat.h5 is truncated \(308479 of 616958 bytes\)",
+    ),
+    "data home is a file": (
+        "train --data-home a_file",
+        "Cannot use a_file as the data folder: it is a file, not a folder",
+    ),
+    "data home under a file": (
+        "train --data-home a_file/data",
+        "a part of its path is a file, not a folder",
+    ),
+    "data home unwritable": (
+        "train --data-home {unwritable}/catneuron_data",
+        "Cannot use .*catneuron_data as the data folder: .*Give a folder you can",
+    ),
+    "CATNEURON_DATA a file": (
+        "train",
+        r"it is a file, not a folder\. The folder comes from \$CATNEURON_DATA",
+        {"CATNEURON_DATA": "a_file"},
+    ),
+    "CATNEURON_DATA_URL ftp": (
+        "train --data-home empty_data",
+        "The download address 'ftp://example.org' has scheme 'ftp'; use an http",
+        {"CATNEURON_DATA_URL": "ftp://example.org"},
+    ),
+    # Outputs.
+    "model exists": (
+        "train --model existing.skops",
+        "^catneuron train: error: existing.skops already exists; pass --force to "
+        "replace it, or choose another file name$",
+    ),
+    "plot exists": ("train --plot existing.png", "existing.png already exists"),
+    "model folder missing": (
+        "train --model nowhere/m.skops",
+        "cannot write nowhere/m.skops: the folder nowhere does not exist; create",
+    ),
+    "model under a file": (
+        "train --model a_file/m.skops",
+        "cannot write a_file/m.skops: a_file is a file, not a folder",
+    ),
+    "model is a folder": (
+        "train --model a_folder.skops",
+        "a_folder.skops is a folder; give a file name",
+    ),
+    "model folder unwritable": (
+        "train --model {unwritable}/m.skops",
+        r"cannot write .*/m.skops: the folder .* is not writable \(.*\); choose "
+        "another folder",
+    ),
+    "plot folder unwritable": (
+        "train --plot {unwritable}/c.png --model m.skops",
+        "the folder .* is not writable",
+    ),
+    "plot folder missing": (
+        "train --plot nowhere/deeper/c.png",
+        "the folder nowhere/deeper does not exist",
+    ),
+    "model and plot one file": (
+        "train --model out.bin --plot out.bin",
+        "the model and the plot would go to the same file",
+    ),
+}
+
+PREDICT = {
+    # Option values.
+    "no pictures": ("predict", "the following arguments are required: IMAGE_OR"),
+    "model without value": ("predict cat.png --model", "expected one argument"),
+    "unknown option": ("predict --threshold 0.3 cat.png", "unrecognized arguments"),
+    # Model files.
+    "model missing": (
+        "predict --model absent.skops cat.png",
+        "model file absent.skops not found; write one with 'catneuron train --model "
+        "absent.skops'",
+    ),
+    "model is a folder": (
+        "predict --model a_folder.skops cat.png",
+        "a_folder.skops is a folder, not a model file",
+    ),
+    "model is text": (
+        "predict --model text.skops cat.png",
+        "text.skops is not a model file written by 'catneuron train'; train one "
+        r"with 'catneuron train --model text.skops' \(BadZipFile",
+    ),
+    "model is empty": ("predict --model empty.skops cat.png", "not a model file"),
+    "model truncated": ("predict --model truncated.skops cat.png", "not a model"),
+    "model is a pickle (.pkl)": (
+        "predict --model model.pkl cat.png",
+        "model.pkl is not a model file .*BadZipFile",
+    ),
+    "model is a pickle (.skops)": (
+        "predict --model pickle.skops cat.png",
+        "pickle.skops is not a model file",
+    ),
+    "model is a joblib file": (
+        "predict --model model.joblib cat.png",
+        "model.joblib is not a model file",
+    ),
+    "model runs os.getcwd": (
+        "predict --model getcwd.skops cat.png",
+        r"refusing to load getcwd.skops: it holds types from outside "
+        r"sklearn_catneuron, scikit-learn and numpy \([a-z]+\.getcwd\), which could "
+        "run code",
+    ),
+    "model runs os.system": (
+        "predict --model system.skops cat.png",
+        r"refusing to load system.skops: .*\([a-z]+\.system\)",
+    ),
+    "model of another kind": (
+        "predict --model other.skops cat.png",
+        "it holds a LogisticRegression, not a Pipeline of ImageFlattener",
+    ),
+    "model never fitted": (
+        "predict --model unfitted.skops cat.png",
+        "unfitted.skops is not a model file .*it holds a model never fitted",
+    ),
+    "model for flat inputs": (
+        "predict --model flat.skops cat.png",
+        r"it expects inputs of shape \(12288,\), not pictures",
+    ),
+    "model tampered": (
+        "predict --model tampered.skops cat.png",
+        "the model in tampered.skops cannot classify pictures .*; it is damaged: "
+        "train a new one",
+    ),
+    # Pictures.
+    "picture missing": (
+        "predict --model model.skops absent.jpg",
+        "absent.jpg does not exist; give picture files or folders",
+    ),
+    "picture empty": (
+        "predict --model model.skops empty.png",
+        r"cannot read the picture empty.png \(cannot identify image file .*\); give "
+        "PNG or JPEG files",
+    ),
+    "picture PNG truncated": (
+        "predict --model model.skops truncated.png",
+        "cannot read the picture truncated.png",
+    ),
+    "picture JPEG truncated": (
+        "predict --model model.skops truncated.jpg",
+        "cannot read the picture truncated.jpg",
+    ),
+    "picture PNG signature only": (
+        "predict --model model.skops signature-only.png",
+        "cannot read the picture signature-only.png",
+    ),
+    "picture PNG header zeros": (
+        "predict --model model.skops zeros.png",
+        "cannot read the picture zeros.png",
+    ),
+    "picture is text": (
+        "predict --model model.skops text.png",
+        "cannot read the picture text.png",
+    ),
+    "picture is a web page": (
+        "predict --model model.skops page.jpg",
+        "cannot read the picture page.jpg",
+    ),
+    "picture GIF": (
+        "predict --model model.skops picture.gif",
+        "cannot read the picture picture.gif",
+    ),
+    "picture BMP named .png": (
+        "predict --model model.skops bitmap.png",
+        "cannot read the picture bitmap.png",
+    ),
+    "picture decompression bomb": (
+        "predict --model model.skops bomb.png",
+        r"^catneuron predict: error: refusing to read the picture bomb.png: Image "
+        r"size \(10000000000 pixels\) exceeds limit .* Give a picture of at most "
+        r"\d+ pixels$",
+    ),
+    "picture over the pixel limit": (
+        "predict --model model.skops cat.png big.png",
+        r"refusing to read the picture big.png: Image size \(100000000 pixels\) "
+        "exceeds limit",
+    ),
+    "picture a device": (
+        f"predict --model model.skops {os.devnull}",
+        f"{os.devnull} is neither a file nor a folder",
+    ),
+    "folder without pictures": (
+        "predict --model model.skops no_pictures",
+        "the folder no_pictures holds no .png, .jpg or .jpeg pictures",
+    ),
+    "folder without picture files": (
+        "predict --model model.skops only_text",
+        "the folder only_text holds no .png",
+    ),
+}
+
+SWEEP = {
+    # Option values.
+    "learning rates missing": (
+        "sweep --learning-rates",
+        "--learning-rates: expected at least one argument",
+    ),
+    "learning rate text": ("sweep --learning-rates 0.1 fast", "got 'fast'"),
+    "learning rate negative": ("sweep --learning-rates -0.1", "got '-0.1'"),
+    "learning rate zero": ("sweep --learning-rates 0.01 0", "got '0'"),
+    "learning rate NaN": ("sweep --learning-rates nan", "got 'nan'"),
+    "learning rate inf": ("sweep --learning-rates 1e400", "got '1e400'"),
+    "max iter zero": ("sweep --max-iter 0", "must be a positive integer"),
+    "max iter float": ("sweep --max-iter 1.5", "got '1.5'"),
+    "plot without value": ("sweep --plot", "--plot: expected one argument"),
+    "unknown option": ("sweep --model m.skops", "unrecognized arguments"),
+    # Missing or damaged data.
+    "data missing": (
+        "sweep --data-home empty_data",
+        "train_catvnoncat.h5 is not in .*empty_data",
+    ),
+    **{
+        f"data {name}": (
+            f"sweep --data-home data-{name}",
+            f"data-{name}/train_catvnoncat.h5 .*{match}",
+        )
+        for name, (_, match) in DAMAGES.items()
+    },
+    "data test file truncated": (
+        "sweep --data-home data-test-truncated",
+        "test_catvnoncat.h5 is truncated",
+    ),
+    "data home is a file": ("sweep --data-home a_file", "it is a file, not a"),
+    "CATNEURON_DATA_URL ftp": (
+        "sweep --data-home empty_data",
+        "has scheme 'ftp'",
+        {"CATNEURON_DATA_URL": "ftp://example.org"},
+    ),
+    # Outputs.
+    "plot exists": (
+        "sweep --plot existing.png",
+        "^catneuron sweep: error: existing.png already exists; pass --force",
+    ),
+    "plot folder missing": (
+        "sweep --plot nowhere/s.png",
+        "the folder nowhere does not exist",
+    ),
+    "plot under a file": ("sweep --plot a_file/s.png", "a_file is a file, not a"),
+    "plot is a folder": ("sweep --plot a_folder.skops", "is a folder; give a file"),
+    "plot folder unwritable": (
+        "sweep --plot {unwritable}/s.png",
+        "the folder .* is not writable",
+    ),
+}
+
+COMMAND = {
+    "no command": ("", "^catneuron: error: the following arguments are required"),
+    "unknown command": ("fit", "invalid choice: 'fit'"),
+    "unknown option": ("--verbose train", "unrecognized arguments: --verbose"),
+}
+
+
+def _argv(text, request):
+    argv = shlex.split(text)
+    if any("{unwritable}" in arg for arg in argv):
+        folder = request.getfixturevalue("unwritable_folder")
+        argv = [arg.format(unwritable=folder) for arg in argv]
+    return argv
+
+
+def _assert_one_line_error(status, out, err, match):
+    assert status == 2, err
+    assert out == ""
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("catneuron") and ": error: " in err, err
+    assert re.search(match, err.rstrip("\n")), err
+
+
+def _run_in_process(request, monkeypatch, capsys, cli_files, data_dir, row):
+    text, match, env = row
+    monkeypatch.chdir(cli_files)
+    monkeypatch.delenv("CATNEURON_DATA_URL", raising=False)
+    monkeypatch.setenv("CATNEURON_DATA", str(data_dir))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    argv = _argv(text, request)
+    before = _snapshot(cli_files)
+    status = main(argv)
+    captured = capsys.readouterr()
+    _assert_one_line_error(status, captured.out, captured.err, match)
+    assert _snapshot(cli_files) == before  # nothing written, nothing replaced
+
+
+@pytest.mark.parametrize("row", _rows(TRAIN), ids=TRAIN.keys())
+def test_cli_train_bad_input(
+    request, monkeypatch, capsys, cli_files, catvnoncat_dir, row
+):
+    _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
+
+
+@pytest.mark.parametrize("row", _rows(PREDICT), ids=PREDICT.keys())
+def test_cli_predict_bad_input(
+    request, monkeypatch, capsys, cli_files, catvnoncat_dir, row
+):
+    _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
+
+
+@pytest.mark.parametrize("row", _rows(SWEEP), ids=SWEEP.keys())
+def test_cli_sweep_bad_input(
+    request, monkeypatch, capsys, cli_files, catvnoncat_dir, row
+):
+    _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
+
+
+@pytest.mark.parametrize("row", _rows(COMMAND), ids=COMMAND.keys())
+def test_cli_command_bad_input(
+    request, monkeypatch, capsys, cli_files, catvnoncat_dir, row
+):
+    _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
+
+
+def test_cli_good_files_are_good(monkeypatch, capsys, cli_files, catvnoncat_dir):
+    # The rows fail for the reason they name: the same command with the good
+    # model and picture works.
+    monkeypatch.chdir(cli_files)
+    assert main(["predict", "--model", "model.skops", "cat.png"]) == 0
+    assert capsys.readouterr().out.startswith("cat.png  ")
+
+
+# One row of each kind, as real processes: the same one line and status 2 at
+# process level (no traceback from the interpreter, no warning, no bar).
+PROCESS_ROWS = [
+    (TRAIN, "learning rate negative"),
+    (TRAIN, "data missing"),
+    (TRAIN, "model folder unwritable"),
+    (PREDICT, "model is a pickle (.pkl)"),
+    (PREDICT, "model runs os.system"),
+    (PREDICT, "picture over the pixel limit"),
+    (SWEEP, "data billion-images"),
+    (SWEEP, "plot exists"),
+]
+
+
+def test_cli_errors_as_processes(request, cli_files, catvnoncat_dir):
+    env = {k: v for k, v in os.environ.items() if k != "CATNEURON_DATA_URL"}
+    env["CATNEURON_DATA"] = str(catvnoncat_dir)
+    before = _snapshot(cli_files)
+    processes = []
+    for table, name in PROCESS_ROWS:
+        text, match, extra_env = _rows({name: table[name]})[0]
+        argv = [sys.executable, "-m", "sklearn_catneuron", *_argv(text, request)]
+        process = subprocess.Popen(
+            argv,
+            cwd=cli_files,
+            env={**env, **extra_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append((process, match))
+    for process, match in processes:
+        out, err = process.communicate(timeout=120)
+        _assert_one_line_error(process.returncode, out, err, match)
+    assert _snapshot(cli_files) == before

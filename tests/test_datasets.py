@@ -1,13 +1,14 @@
 """fetch_catvnoncat and get_data_home: loading, checking, downloading.
 
-Downloads only ever talk to servers these tests start on 127.0.0.1.
+Downloads only ever talk to servers these tests start on 127.0.0.1. Each bad
+argument and damaged local file is a row of the fetcher table in
+``test_bad_input.py``; here are the downloads of damaged files.
 """
 
 import functools
 import hashlib
 import http.server
 import os
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from _files import flip_a_pixel, not_hdf5, replace_dataset, truncate
 from numpy.testing import assert_array_equal
 
 from sklearn_catneuron.datasets import _base as datasets_base
@@ -39,16 +41,6 @@ def no_proxies_no_mirror(monkeypatch):
         if name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)
     monkeypatch.delenv("CATNEURON_DATA_URL", raising=False)
-
-
-@pytest.fixture
-def mirror(tmp_path, catvnoncat_dir):
-    """A folder in tmp_path holding copies of the two real files."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    for name in NAMES:
-        shutil.copyfile(catvnoncat_dir / name, folder / name)
-    return folder
 
 
 @pytest.fixture
@@ -154,130 +146,11 @@ def test_checksums_in_the_package_match_the_shared_sums(catvnoncat_dir):
         assert remote.size == (catvnoncat_dir / remote.filename).stat().st_size
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"subset": "validation"}, "subset must be 'train', 'test' or 'all'"),
-        ({"timeout": 0}, "timeout must be a positive number"),
-        ({"timeout": "soon"}, "timeout must be a positive number"),
-    ],
-)
-def test_bad_arguments(tmp_path, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        fetch_catvnoncat(data_home=tmp_path, **kwargs)
-
-
-# -- missing and damaged files -----------------------------------------------
-
-
-def test_missing_without_download(tmp_path):
-    with pytest.raises(FileNotFoundError) as excinfo:
-        fetch_catvnoncat(data_home=tmp_path, download_if_missing=False)
-    message = str(excinfo.value)
-    assert "train_catvnoncat.h5 is not in" in message
-    assert str(tmp_path) in message
-    assert "download_if_missing=False" in message
-    assert "by hand" in message
-    assert listing(tmp_path) == []
-
-
-def test_missing_without_a_download_address(tmp_path):
-    with pytest.raises(FileNotFoundError) as excinfo:
-        fetch_catvnoncat(data_home=tmp_path)
-    message = str(excinfo.value)
-    assert "no official host" in message
-    assert "CATNEURON_DATA_URL" in message
-    assert "by hand" in message
-    assert listing(tmp_path) == []
-
-
-def _folder(path):
-    path.unlink()
-    path.mkdir()
-
-
-def _truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _not_hdf5(path):
-    path.write_text("<!DOCTYPE html><title>404</title>" * 100)
-
-
-def _empty(path):
-    path.write_bytes(b"")
-
-
-def _flip_a_pixel(path):
-    with h5py.File(path, "r+") as f:
-        f["train_set_x"][0, 0, 0, 0] ^= 1
-
-
-def _drop_key(path):
-    with h5py.File(path, "r+") as f:
-        del f["train_set_y"]
-
-
-def _replace_dataset(key, data):
-    def damage(path):
-        with h5py.File(path, "r+") as f:
-            del f[key]
-            f[key] = data
-
-    return damage
-
-
-def _huge_images(path):
-    """Declare 1e6 images: 12 GB if read, a few KB on disk (nothing written)."""
-    with h5py.File(path, "r+") as f:
-        del f["train_set_x"]
-        f.create_dataset(
-            "train_set_x", shape=(10**6, 64, 64, 3), dtype=np.uint8, chunks=True
-        )
-
-
-DAMAGES = {
-    "folder": (_folder, "is not a file"),
-    "truncated": (_truncate, r"is truncated \(1286011 of 2572022 bytes\)"),
-    "not-hdf5": (_not_hdf5, r"is not an HDF5 file \(it starts with b'<!DOCTYP'\)"),
-    "empty": (_empty, "is empty"),
-    "checksum": (_flip_a_pixel, "has SHA-256 [0-9a-f]{64}, expected fbe56ab6"),
-    "missing-key": (_drop_key, "has no dataset 'train_set_y'"),
-    "wrong-shape": (
-        _replace_dataset("train_set_x", np.zeros((209, 32, 32, 3), np.uint8)),
-        r"'train_set_x' of shape \(209, 32, 32, 3\) and dtype uint8, expected "
-        r"shape \(209, 64, 64, 3\) and dtype uint8",
-    ),
-    "wrong-dtype": (
-        _replace_dataset("train_set_x", np.zeros((209, 64, 64, 3), np.float32)),
-        "'train_set_x' of shape .* and dtype float32, expected .* dtype uint8",
-    ),
-    "labels-as-floats": (
-        _replace_dataset("train_set_y", np.zeros(209, np.float64)),
-        "'train_set_y' of shape .* and dtype float64, expected .* integer",
-    ),
-    "huge": (_huge_images, r"of shape \(1000000, 64, 64, 3\)"),
-}
-
-
-@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
-def test_damaged_local_file(mirror, damage):
-    damage_file, match = damage
-    path = mirror / "train_catvnoncat.h5"
-    damage_file(path)
-    with pytest.raises(OSError, match=match) as excinfo:
-        fetch_catvnoncat(data_home=mirror)
-    message = str(excinfo.value)
-    assert message.startswith(f"The data file {path} ")
-    assert "Delete it and fetch again" in message
-    assert SHA256["train_catvnoncat.h5"] in message
-    # Nothing was downloaded, renamed or deleted: the user decides.
-    assert listing(mirror) == sorted(NAMES)
+# -- damaged files (each bad file: tests/test_bad_input.py) --------------------
 
 
 def test_damaged_test_file_does_not_block_the_train_subset(mirror):
-    _truncate(mirror / "test_catvnoncat.h5")
+    truncate(mirror / "test_catvnoncat.h5")
     assert fetch_catvnoncat(data_home=mirror).images.shape == (209, 64, 64, 3)
     with pytest.raises(OSError, match="test_catvnoncat.h5 is truncated"):
         fetch_catvnoncat(subset="all", data_home=mirror)
@@ -341,11 +214,11 @@ def test_download_is_renamed_into_place_only_once_verified(
 
 
 DOWNLOAD_DAMAGES = {
-    "truncated": (_truncate, r"is truncated \(1286011 of 2572022 bytes\)"),
-    "html-page": (_not_hdf5, "is not an HDF5 file"),
-    "checksum": (_flip_a_pixel, "has SHA-256 [0-9a-f]{64}, expected fbe56ab6"),
+    "truncated": (truncate, r"is truncated \(1286011 of 2572022 bytes\)"),
+    "html-page": (not_hdf5, "is not an HDF5 file"),
+    "checksum": (flip_a_pixel, "has SHA-256 [0-9a-f]{64}, expected fbe56ab6"),
     "wrong-shape": (
-        _replace_dataset("train_set_x", np.zeros((209, 32, 32, 3), np.uint8)),
+        replace_dataset("train_set_x", np.zeros((209, 32, 32, 3), np.uint8)),
         r"'train_set_x' of shape \(209, 32, 32, 3\)",
     ),
 }
@@ -443,8 +316,3 @@ def test_download_interrupted_by_the_user_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         fetch_catvnoncat(data_home=home, base_url=serve(mirror))
     assert listing(home) == []
-
-
-def test_download_address_must_be_http_or_file(tmp_path):
-    with pytest.raises(ValueError, match="has scheme 'ftp'; use an http://"):
-        fetch_catvnoncat(data_home=tmp_path, base_url="ftp://example.org/data")
