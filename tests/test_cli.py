@@ -1,25 +1,30 @@
-"""The catneuron command line, end to end through ``python -m sklearn_catneuron``."""
+"""The catneuron command line, end to end through ``python -m sklearn_catneuron``.
 
+Each bad option, data folder, model file and picture is a row of the
+subcommand tables in ``test_bad_input.py``; here are the happy paths, model
+files that would run code, and failed or killed writes that must lose nothing.
+"""
+
+import errno
 import io
 import os
+import pickle
 import re
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _files import PNG_SIGNATURE, code_running_pickle
 from numpy.testing import assert_array_equal
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__, cli
 from sklearn_catneuron.cli import _fit_with_progress, build_parser, main
 
 skops_io = pytest.importorskip("skops.io")
 Image = pytest.importorskip("PIL.Image")
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def command(*args, data_home=None):
@@ -289,155 +294,230 @@ def test_parser_defaults():
     assert [str(path) for path in predict.images] == ["a.png", "folder"]
 
 
-USAGE_ERRORS = {
-    "no-command": ([], "catneuron: error: the following arguments are required"),
-    "unknown-option": (["train", "--epochs", "3"], "unrecognized arguments"),
-    "text-rate": (["sweep", "--learning-rates", "0.1", "fast"], "got 'fast'"),
-    "infinite-rate": (["train", "--learning-rate", "inf"], "got 'inf'"),
-    "zero-steps": (["train", "--max-iter", "0"], "must be a positive integer"),
-    "float-steps": (["sweep", "--max-iter", "1.5"], "got '1.5'"),
-    "no-pictures": (["predict"], "required: IMAGE_OR_FOLDER"),
+# -- model files that cannot run code ------------------------------------------
+
+
+def test_model_files_cannot_run_code(tmp_path, catvnoncat):
+    _, _, X_test, _ = catvnoncat
+    Image.fromarray(X_test[0]).save(tmp_path / "cat.png")
+    marker = tmp_path / "code-ran"
+    payload = code_running_pickle(marker)
+    names = ["evil.skops", "evil.joblib", "evil.pkl"]
+    processes = {}
+    for name in names:
+        (tmp_path / name).write_bytes(payload)
+        argv, env = command("predict", "--model", name, "cat.png")
+        processes[name] = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        result = subprocess.CompletedProcess(
+            process.args, process.returncode, out.decode(), err.decode()
+        )
+        assert_one_line_error(
+            result,
+            f"^catneuron predict: error: {name} is not a model file written by "
+            f"'catneuron train'; train one with 'catneuron train --model {name}' "
+            r"\(BadZipFile: File is not a zip file\)$",
+        )
+    assert not marker.exists()
+
+    # The files are real threats: pickle and joblib run the code when loading.
+    joblib = pytest.importorskip("joblib")
+    joblib.load(tmp_path / "evil.joblib")
+    assert marker.exists()
+    marker.unlink()
+    pickle.loads((tmp_path / "evil.pkl").read_bytes())
+    assert marker.exists()
+
+
+# -- nothing lost: failed, interrupted or killed writes ------------------------
+
+
+def train_args(folder, data_home, *extra, max_iter=5):
+    args = ["train", "--data-home", data_home, "--max-iter", max_iter, "--quiet"]
+    args += ["--model", folder / "m.skops", "--plot", folder / "c.png", *extra]
+    return [str(arg) for arg in args]
+
+
+def contents(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def old_outputs(tmp_path, catvnoncat_dir, capsys):
+    """A model (5 steps) and a plot from an earlier run in tmp_path: their bytes."""
+    assert main(train_args(tmp_path, catvnoncat_dir)) == 0
+    capsys.readouterr()
+    assert sorted(contents(tmp_path)) == ["c.png", "m.skops"]
+    return contents(tmp_path)
+
+
+def half_then_fail(write, error, seen):
+    """``write(obj, file)`` that writes half of the real bytes, then raises."""
+
+    def failing(obj, file):
+        buffer = io.BytesIO()
+        write(obj, buffer)
+        data = buffer.getvalue()
+        file.write(data[: len(data) // 2])
+        file.flush()
+        seen.append(os.fstat(file.fileno()).st_size)
+        raise error
+
+    return failing
+
+
+FAILURES = {
+    "disk full": (
+        OSError(errno.ENOSPC, "No space left on device"),
+        2,
+        r"^catneuron train: error: could not write .*m.skops \(No space left on "
+        r"device\); the existing file is unchanged\n$",
+    ),
+    "interrupted": (KeyboardInterrupt(), 130, "^catneuron train: interrupted\n$"),
 }
 
 
-@pytest.mark.parametrize("args, match", USAGE_ERRORS.values(), ids=USAGE_ERRORS)
-def test_usage_errors(capsys, args, match):
-    assert main(args) == 2
+@pytest.mark.parametrize("error, status, message", FAILURES.values(), ids=FAILURES)
+def test_failed_model_write_keeps_the_old_model(
+    tmp_path, catvnoncat_dir, old_outputs, monkeypatch, capsys, error, status, message
+):
+    seen = []
+    dump = half_then_fail(skops_io.dump, error, seen)
+    monkeypatch.setattr(skops_io, "dump", dump)
+    assert main(train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)) == status
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert len(captured.err.splitlines()) == 1, captured.err
-    assert re.search(match, captured.err), captured.err
-    assert captured.err.rstrip().endswith("--help')")
+    assert re.search(message, captured.err), captured.err
+    assert seen and seen[0] > 0  # it failed half-way through the new model
+    # The old model and plot, byte for byte, and no temporary file.
+    assert contents(tmp_path) == old_outputs
+    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
 
 
-@pytest.fixture(scope="module")
-def bad_files(tmp_path_factory, model_file):
-    """Files for the error exits: damaged data, foreign models, bad pictures."""
-    folder = tmp_path_factory.mktemp("bad")
-    (folder / "empty_data").mkdir()
-    (folder / "damaged_data").mkdir()
-    (folder / "damaged_data" / "train_catvnoncat.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    (folder / "no_pictures").mkdir()
-    (folder / "text.skops").write_text("not a model")
-    skops_io.dump(
-        make_pipeline(ImageFlattener(), FunctionTransformer(os.getcwd)),
-        folder / "runs_code.skops",
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_failed_plot_write_keeps_the_old_plot(
+    tmp_path, catvnoncat_dir, old_outputs, monkeypatch, capsys, command_name
+):
+    seen = []
+    disk_full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(
+        cli, "_save_png", half_then_fail(cli._save_png, disk_full, seen)
     )
-    skops_io.dump(
-        LogisticRegression().fit([[0.0], [1.0]], [0, 1]), folder / "other.skops"
-    )
-    (folder / "broken.png").write_bytes(PNG_SIGNATURE + b"\0" * 100)
-    Image.new("RGB", (8, 8)).save(folder / "picture.gif")
-    (folder / "model.skops").write_bytes(model_file.read_bytes())
-    (folder / "existing.png").write_bytes(b"keep me")
-    return folder
-
-
-# One of each kind of error (a bad option value, missing or damaged data, an
-# existing output, a foreign or dangerous model file, a bad picture) runs as
-# its own process, as a user would meet it; all at once, to save time.
-ERRORS = {
-    "negative-rate": (
-        ["train", "--learning-rate", "-1"],
-        r"^catneuron train: error: argument --learning-rate: must be a positive "
-        r"number, got '-1' \(see 'catneuron train --help'\)$",
-    ),
-    "missing-data": (
-        ["train", "--data-home", "empty_data", "--model", "m.skops"],
-        r"^catneuron train: error: train_catvnoncat.h5 is not in .*empty_data.* "
-        r"no official host. Set CATNEURON_DATA_URL",
-    ),
-    "damaged-data": (
-        ["sweep", "--data-home", "damaged_data", "--plot", "s.png"],
-        r"damaged_data/train_catvnoncat.h5 is truncated \(8 of 2572022 bytes\)",
-    ),
-    "existing-plot": (
-        ["train", "--plot", "existing.png", "--model", "m.skops"],
-        "existing.png already exists; pass --force",
-    ),
-    "not-a-model": (
-        ["predict", "--model", "text.skops", "broken.png"],
-        "text.skops is not a model file written by 'catneuron train'.*BadZipFile",
-    ),
-    "untrusted-model": (
-        ["predict", "--model", "runs_code.skops", "broken.png"],
-        r"refusing to load runs_code.skops: .* \([a-z]+\.getcwd\), which could run",
-    ),
-    "bad-picture": (
-        ["predict", "--model", "model.skops", "broken.png"],
-        "cannot read the picture broken.png .*; give PNG or JPEG files",
-    ),
-}
-
-# The other error exits of the same kinds, through main() in this process.
-MORE_ERRORS = {
-    "missing-folder": (
-        ["train", "--model", "nowhere/m.skops"],
-        "the folder nowhere does not exist; create it first",
-    ),
-    "missing-model": (
-        ["predict", "--model", "absent.skops", "broken.png"],
-        "model file absent.skops not found; write one with 'catneuron train",
-    ),
-    "other-estimator": (
-        ["predict", "--model", "other.skops", "broken.png"],
-        "it holds a LogisticRegression, not a Pipeline",
-    ),
-    "gif-picture": (
-        ["predict", "--model", "model.skops", "picture.gif"],
-        "cannot read the picture picture.gif",
-    ),
-    "missing-picture": (
-        ["predict", "--model", "model.skops", "absent.jpg"],
-        "absent.jpg does not exist; give picture files or folders",
-    ),
-    "empty-folder": (
-        ["predict", "--model", "model.skops", "no_pictures"],
-        "the folder no_pictures holds no .png, .jpg or .jpeg pictures",
-    ),
-}
-
-
-@pytest.fixture(scope="module")
-def error_runs(bad_files, catvnoncat_dir):
-    """Run every error case at once (they only read); their results by name."""
-    before = sorted(p.name for p in bad_files.iterdir())
-    processes = {}
-    for name, (args, _) in ERRORS.items():
-        argv, env = command(*args, data_home=catvnoncat_dir)
-        processes[name] = subprocess.Popen(
-            argv,
-            cwd=bad_files,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    results = {}
-    for name, process in processes.items():
-        stdout, stderr = process.communicate(timeout=120)
-        results[name] = subprocess.CompletedProcess(
-            process.args, process.returncode, stdout, stderr
-        )
-    # Nothing written, nothing replaced.
-    assert sorted(p.name for p in bad_files.iterdir()) == before
-    assert (bad_files / "existing.png").read_bytes() == b"keep me"
-    return results
-
-
-@pytest.mark.parametrize("name", ERRORS)
-def test_error_exits(error_runs, name):
-    assert_one_line_error(error_runs[name], ERRORS[name][1])
-
-
-@pytest.mark.parametrize("args, match", MORE_ERRORS.values(), ids=MORE_ERRORS)
-def test_more_error_exits(bad_files, catvnoncat_dir, monkeypatch, capsys, args, match):
-    monkeypatch.chdir(bad_files)
-    monkeypatch.setenv("CATNEURON_DATA", str(catvnoncat_dir))
-    before = sorted(p.name for p in bad_files.iterdir())
-    status = main(args)
+    if command_name == "train":
+        args = train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)
+    else:
+        args = ["sweep", "--data-home", str(catvnoncat_dir), "--max-iter", "3"]
+        args += ["--learning-rates", "0.01", "--plot", str(tmp_path / "c.png")]
+        args += ["--force"]
+    assert main(args) == 2
     captured = capsys.readouterr()
-    assert_one_line_error(
-        subprocess.CompletedProcess(args, status, captured.out, captured.err), match
+    assert captured.err == (
+        f"catneuron {command_name}: error: could not write {tmp_path / 'c.png'} "
+        "(No space left on device); the existing file is unchanged\n"
     )
-    assert sorted(p.name for p in bad_files.iterdir()) == before
+    assert seen and seen[0] > 0
+    after = contents(tmp_path)
+    assert sorted(after) == ["c.png", "m.skops"]
+    assert after["c.png"] == old_outputs["c.png"]
+    if command_name == "train":  # --force: the model was written before the plot
+        assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 7
+
+
+# command, the file that appears meanwhile, the files in the folder afterwards
+# (the model is written before the plot).
+OUTPUTS = {
+    "train model": ("train", "m.skops", ["m.skops"]),
+    "train plot": ("train", "c.png", ["c.png", "m.skops"]),
+    "sweep plot": ("sweep", "c.png", ["c.png"]),
+}
+
+
+@pytest.mark.parametrize("command_name, name, files", OUTPUTS.values(), ids=OUTPUTS)
+def test_file_appearing_during_training_is_not_replaced(
+    tmp_path, catvnoncat_dir, monkeypatch, capsys, command_name, name, files
+):
+    # Checked before training, and again when writing: a file that another
+    # program wrote meanwhile is not replaced either (no --force).
+    real_fit = cli._fit_with_progress
+
+    def fit_while_another_program_writes(*args, **kwargs):
+        (tmp_path / name).write_bytes(b"another program's file")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_fit_with_progress", fit_while_another_program_writes)
+    if command_name == "train":
+        args = train_args(tmp_path, catvnoncat_dir)
+    else:
+        args = ["sweep", "--data-home", str(catvnoncat_dir), "--max-iter", "3"]
+        args += ["--learning-rates", "0.01", "--plot", str(tmp_path / "c.png")]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"catneuron {command_name}: error: {tmp_path / name} already exists; pass "
+        "--force to replace it, or choose another file name\n"
+    )
+    after = contents(tmp_path)
+    assert after[name] == b"another program's file"
+    assert sorted(after) == files  # and no temporary file
+
+
+# Runs ``catneuron train`` with a skops.io.dump that writes half the model,
+# says so, and waits: the test then sends a real signal to the process.
+SLOW_DUMP = """
+import io, sys, time
+import skops.io
+real_dump = skops.io.dump
+def dump(obj, file):
+    buffer = io.BytesIO()
+    real_dump(obj, buffer)
+    data = buffer.getvalue()
+    file.write(data[: len(data) // 2])
+    file.flush()
+    print("half written", flush=True)
+    time.sleep(120)
+skops.io.dump = dump
+from sklearn_catneuron.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_killed_mid_write_keeps_the_old_model(
+    tmp_path, catvnoncat_dir, old_outputs, signal_name
+):
+    _, env = command()
+    args = train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_DUMP, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline() == "half written\n", process.stderr.read()
+        # Mid-write: the new model is half in a hidden temporary file.
+        temporary = [p for p in tmp_path.iterdir() if p.name not in old_outputs]
+        assert len(temporary) == 1 and temporary[0].stat().st_size > 0
+        assert re.fullmatch(r"\.m\.skops\..+\.tmp", temporary[0].name)
+        process.send_signal(getattr(signal, signal_name))
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    after = contents(tmp_path)
+    assert after["m.skops"] == old_outputs["m.skops"]
+    assert after["c.png"] == old_outputs["c.png"]
+    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
+    if signal_name == "SIGINT":  # cleaned up: nothing else left
+        assert (process.returncode, out, err) == (
+            130,
+            "",
+            "catneuron train: interrupted\n",
+        )
+        assert after == old_outputs
+    else:  # no process can clean up after SIGKILL: the hidden file stays
+        assert process.returncode == -signal.SIGKILL
+        assert sorted(set(after) - set(old_outputs)) == [temporary[0].name]

@@ -1,4 +1,4 @@
-"""Numerical robustness, invariances (property-based) and thread safety."""
+"""Numerical robustness, invariances (property-based), threads and processes."""
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -8,9 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from joblib import parallel_backend
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
 
-from sklearn_catneuron import SigmoidNeuronClassifier
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
 
 PROPERTY_SETTINGS = settings(
     max_examples=60,
@@ -157,3 +160,25 @@ def test_predict_proba_is_thread_safe(catvnoncat):
         results = list(pool.map(lambda _: clf.predict_proba(X_new), range(32)))
     for result in results:
         assert_array_equal(result, expected)
+
+
+def test_grid_search_in_loky_workers_equals_one_process(catvnoncat):
+    # The estimators are pickled to two loky worker processes and back; the
+    # search must come out exactly as in this process.
+    X_train, y_train, X_test, _ = catvnoncat
+    pipeline = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=100))
+    grid = {"sigmoidneuronclassifier__learning_rate": [0.001, 0.01]}
+    searches = {}
+    for n_jobs in (1, 2):
+        with parallel_backend("loky"):
+            searches[n_jobs] = GridSearchCV(pipeline, grid, cv=2, n_jobs=n_jobs).fit(
+                X_train, y_train
+            )
+    one, two = searches[1], searches[2]
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+        assert_array_equal(two.cv_results_[key], one.cv_results_[key])
+    assert two.best_params_ == one.best_params_
+    best_one, best_two = one.best_estimator_[-1], two.best_estimator_[-1]
+    assert_array_equal(best_two.coef_, best_one.coef_)
+    assert_array_equal(best_two.loss_curve_, best_one.loss_curve_)
+    assert_array_equal(two.predict_proba(X_test), one.predict_proba(X_test))
