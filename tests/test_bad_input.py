@@ -76,19 +76,26 @@ NEURON_PARAMS = [
     ({"learning_rate": -0.1}, "learning_rate"),
     ({"learning_rate": np.nan}, "learning_rate"),
     ({"learning_rate": "fast"}, "learning_rate"),
+    ({"learning_rate": np.inf}, "learning_rate"),
     ({"max_iter": 0}, "max_iter"),
     ({"max_iter": 2.5}, "max_iter"),
+    ({"max_iter": "100"}, "max_iter"),
     ({"tol": -1e-4}, "tol"),
+    ({"tol": np.nan}, "tol"),
+    ({"tol": np.inf}, "tol"),
     ({"alpha": -1.0}, "alpha"),
     ({"alpha": np.nan}, "alpha"),
+    ({"alpha": np.inf}, "alpha"),
     ({"fit_intercept": "yes"}, "fit_intercept"),
     ({"init": "ones"}, "init"),
+    ({"init": None}, "init"),
     ({"random_state": "seed"}, "random_state"),
     ({"class_weight": "auto"}, "class_weight"),
     ({"class_weight": [1, 2]}, "class_weight"),
     ({"class_weight": {0: 1.0, 7: 2.0}}, "not in class"),
     ({"warm_start": "no"}, "warm_start"),
     ({"verbose": -1}, "verbose"),
+    ({"verbose": "loud"}, "verbose"),
 ]
 
 FLATTENER = [
@@ -111,6 +118,8 @@ FLATTENER_PARAMS = [
     ({"max_value": 0}, "max_value"),
     ({"max_value": -255.0}, "max_value"),
     ({"max_value": "255"}, "max_value"),
+    ({"max_value": np.inf}, "max_value"),
+    ({"max_value": np.nan}, "max_value"),
 ]
 
 
