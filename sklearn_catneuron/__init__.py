@@ -5,8 +5,14 @@ scikit-learn classifier, and the image flattening step that feeds it.
 """
 
 from sklearn_catneuron._neuron import SigmoidNeuronClassifier
+from sklearn_catneuron._neuron_cv import SigmoidNeuronClassifierCV
 from sklearn_catneuron._preprocessing import ImageFlattener
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageFlattener", "SigmoidNeuronClassifier", "__version__"]
+__all__ = [
+    "ImageFlattener",
+    "SigmoidNeuronClassifier",
+    "SigmoidNeuronClassifierCV",
+    "__version__",
+]

@@ -11,6 +11,7 @@ def test_public_names():
     assert sorted(sklearn_catneuron.__all__) == [
         "ImageFlattener",
         "SigmoidNeuronClassifier",
+        "SigmoidNeuronClassifierCV",
         "__version__",
     ]
     for name in sklearn_catneuron.__all__:
