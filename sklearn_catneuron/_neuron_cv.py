@@ -478,7 +478,7 @@ def _fit_and_score_folds(
         fold_classes = np.unique(y[train])
         if fold_classes.size < 2:
             raise ValueError(
-                f"A training fold contains only class {fold_classes[0]!r}; "
+                f"A training fold contains only class {fold_classes[0]}; "
                 "use fewer folds or stratified folds."
             )
         key = tuple(fold_classes.tolist())

@@ -324,13 +324,10 @@ def _batched_gradient_descent(
     if per_model_weights:
         sample_weight = np.repeat(sample_weight, n_neurons, axis=1)
         weight_sum = sample_weight.sum(axis=0)
-        # Samples a model leaves out must not reach its cost, even as 0 * inf.
-        left_out = sample_weight == 0 if np.any(sample_weight == 0) else None
         unit_weights = False
     else:
         weight_sum = sample_weight.sum()
         unit_weights = bool(np.all(sample_weight == 1))
-        left_out = None
 
     solver = _choose_solver(solver, n_samples, n_features, n_columns, max_iter)
     if solver == "gram":
@@ -349,7 +346,7 @@ def _batched_gradient_descent(
 
     def finish(done):
         """Store the models ``done`` (a mask over ``active``) and drop them."""
-        nonlocal active, lr, signs, targets, sample_weight, weight_sum, left_out
+        nonlocal active, lr, signs, targets, sample_weight, weight_sum
         columns = np.repeat(done, n_neurons)
         if status[active[done]].min() != DIVERGED:
             coef_done, intercept_done = state.result(columns)
@@ -360,8 +357,6 @@ def _batched_gradient_descent(
         lr, signs, targets = lr[keep], signs[:, keep], targets[:, keep]
         if per_model_weights:
             sample_weight, weight_sum = sample_weight[:, keep], weight_sum[keep]
-            if left_out is not None:
-                left_out = left_out[:, keep]
         active = active[~done]
         return keep
 
@@ -370,8 +365,6 @@ def _batched_gradient_descent(
             scores = state.scores()
             losses = log_expit(signs * scores)  # minus the losses
             if per_model_weights:
-                if left_out is not None:
-                    np.copyto(losses, 0.0, where=left_out)
                 cost = -np.einsum("nm,nm->m", sample_weight, losses) / weight_sum
             else:
                 cost = -(sample_weight @ losses) / weight_sum
