@@ -135,7 +135,9 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
     cv_results_ : dict of ndarrays
         As ``GridSearchCV.cv_results_``: ``params``, ``param_learning_rate``,
         ``split{k}_test_score``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score``, and ``split{k}_n_iter``, the steps taken.
+        ``rank_test_score``, and ``split{k}_n_iter``, the steps taken (for a
+        diverged model, the step where that was caught: without ``tol``, fold
+        costs are only checked every 100 steps and before the last one).
 
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
@@ -502,7 +504,7 @@ def _fit_and_score_folds(
             X.dtype,
         )
         n_models = len(members) * n_rates  # model m is fold m // n_rates
-        coefs, intercepts, curves, steps, status = _batched_gradient_descent(
+        coefs, intercepts, _, steps, status = _batched_gradient_descent(
             X,
             Y,
             np.repeat(weights, n_rates, axis=1),
@@ -515,6 +517,8 @@ def _fit_and_score_folds(
             fit_intercept=p["fit_intercept"],
             solver=p["solver"],
             gram=gram if p["solver"] == "gram" else None,
+            # Costs only matter for tol, and to catch divergence.
+            loss_every=100,
         )
         for i, k in enumerate(members):
             test = folds[k][1]
@@ -527,7 +531,7 @@ def _fit_and_score_folds(
                 if status[m] == DIVERGED:
                     continue
                 model = _fitted_neuron(
-                    p, rate, fold_classes, coefs[m], intercepts[m], curves[m], steps[m]
+                    p, rate, fold_classes, coefs[m], intercepts[m], steps[m]
                 )
                 models[k][j] = model
                 scores[k, j] = scorer(model, X[test], y[test], **score_params)
@@ -541,14 +545,13 @@ def _targets_of(y, classes, dtype):
     return (y[:, None] == classes).astype(dtype)
 
 
-def _fitted_neuron(p, rate, classes, coef, intercept, curve, n_iter):
+def _fitted_neuron(p, rate, classes, coef, intercept, n_iter):
     """A SigmoidNeuronClassifier holding one fold model, ready for scoring."""
     params = {name: p[name] for name in _NEURON_PARAMS}
     model = SigmoidNeuronClassifier(learning_rate=float(rate), **params)
     model.classes_ = classes
     model.coef_ = coef
     model.intercept_ = intercept
-    model.loss_curve_ = curve.mean(axis=1)
     model.n_iter_ = int(n_iter)
     model.n_features_in_ = coef.shape[1]
     return model

@@ -51,6 +51,38 @@ def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     return "primal"
 
 
+class _Weights:
+    """Sample weights, shared (n,) or one column per neuron (n, M), and sums."""
+
+    def __init__(self, weight):
+        self.weight = weight
+        self.shared = weight.ndim == 1
+        self.sum = weight.sum() if self.shared else weight.sum(axis=0)
+        self.unit = self.shared and bool(np.all(weight == 1))
+
+    def cost(self, losses):
+        """Weighted mean of each column of ``losses``."""
+        if self.shared:
+            return self.weight @ losses / self.sum
+        return np.einsum("nm,nm->m", self.weight, losses) / self.sum
+
+    def apply(self, residual):
+        """``residual`` times the weights, in place (nothing for unit weights)."""
+        if not self.unit:
+            residual *= self.weight[:, None] if self.shared else self.weight
+        return residual
+
+    def as_columns(self):
+        """The weights as an (n, 1) or (n, M) array, or None if all ones."""
+        if self.unit:
+            return None
+        return self.weight[:, None] if self.shared else self.weight
+
+    def keep(self, columns):
+        if not self.shared:
+            self.weight, self.sum = self.weight[:, columns], self.sum[columns]
+
+
 class _PrimalState:
     """Weights ``W`` (M, d) and biases ``b`` (M,), updated in place.
 
@@ -60,8 +92,9 @@ class _PrimalState:
     order.
     """
 
-    def __init__(self, X, coef, intercept):
-        self.X = X
+    def __init__(self, X, coef, intercept, weights, lr, alpha, fit_intercept):
+        self.X, self.weights, self.lr = X, weights, lr
+        self.alpha, self.fit_intercept = alpha, fit_intercept
         self.coef = np.array(coef, dtype=X.dtype, order="C")
         self.intercept = np.array(intercept, dtype=X.dtype)
         self._grad = np.empty_like(self.coef)
@@ -75,18 +108,22 @@ class _PrimalState:
     def sq_norms(self):
         return np.einsum("md,md->m", self.coef, self.coef)
 
-    def step(self, residual, lr, alpha, weight_sum, fit_intercept):
+    def step(self, residual):
+        """One step from ``residual = sigmoid(z) - y``."""
+        residual = self.weights.apply(residual)
+        weight_sum = self.weights.sum
         grad = np.matmul(residual.T, self.X, out=self._grad)
         # Divide after the product, as the reference does, to keep its iterates.
         grad /= weight_sum if np.ndim(weight_sum) == 0 else weight_sum[:, None]
-        if alpha:
-            grad += alpha * self.coef
-        grad *= lr[:, None]
+        if self.alpha:
+            grad += self.alpha * self.coef
+        grad *= self.lr[:, None]
         self.coef -= grad
-        if fit_intercept:
-            self.intercept -= lr * (residual.sum(axis=0) / weight_sum)
+        if self.fit_intercept:
+            self.intercept -= self.lr * (residual.sum(axis=0) / weight_sum)
 
     def keep(self, columns):
+        self.lr = self.lr[columns]
         self.coef = self.coef[columns]
         self.intercept = self.intercept[columns]
         self._grad = np.empty_like(self.coef)
@@ -105,16 +142,22 @@ class _GramState:
     formed once, in :meth:`result`.
     """
 
-    def __init__(self, X, gram, coef, intercept):
+    def __init__(self, X, gram, coef, intercept, weights, lr, alpha, fit_intercept):
         dtype = X.dtype
-        self.X = X
-        self.gram = gram
+        self.X, self.gram = X, gram
+        self.fit_intercept = fit_intercept
         self.coef0 = np.array(coef, dtype=dtype, order="C")
         self.intercept = np.array(intercept, dtype=dtype)
-        self.u = np.zeros((X.shape[0], len(self.intercept)), dtype=dtype)
+        n_columns = len(self.intercept)
+        # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once.
+        self.shrink = 1 - lr * alpha if alpha else None
+        self.step_weight = lr / weights.sum
+        if weights.as_columns() is not None:
+            self.step_weight = weights.as_columns() * self.step_weight
+        self.u = np.zeros((X.shape[0], n_columns), dtype=dtype)
         self._gu = np.empty_like(self.u)
         if np.any(self.coef0):  # warm start or random init
-            self.decay = np.ones(len(self.intercept), dtype=dtype)
+            self.decay = np.ones(n_columns, dtype=dtype)
             self.p = X @ self.coef0.T  # X w_0, once
             self.p_sq_norms = np.einsum("md,md->m", self.coef0, self.coef0)
         else:
@@ -135,27 +178,29 @@ class _GramState:
             sq_norms += 2 * c * np.einsum("nm,nm->m", self.p, self.u)
         return sq_norms
 
-    def step(self, residual, lr, alpha, weight_sum, fit_intercept):
-        if fit_intercept:
-            intercept_grad = residual.sum(axis=0) / weight_sum
-        # In u-space the primal gradient X^T r / S + alpha w is r / S + alpha u,
-        # plus alpha c w_0, which the decay factor c carries.
-        grad = residual
-        grad /= weight_sum
-        if alpha:
-            grad += alpha * self.u
+    def step(self, residual):
+        """One step from ``residual = sigmoid(z) - y``.
+
+        In u-space the primal gradient ``X^T (s r) / S + alpha w`` is
+        ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
+        """
+        residual *= self.step_weight  # lr s r / S
+        if self.fit_intercept:
+            self.intercept -= residual.sum(axis=0)
+        if self.shrink is not None:
+            self.u *= self.shrink
             if self.decay is not None:
-                self.decay -= lr * (alpha * self.decay)
-        grad *= lr
-        self.u -= grad
-        if fit_intercept:
-            self.intercept -= lr * intercept_grad
+                self.decay *= self.shrink
+        self.u -= residual
 
     def keep(self, columns):
         self.coef0 = self.coef0[columns]
         self.intercept = self.intercept[columns]
         self.u = np.ascontiguousarray(self.u[:, columns])
         self._gu = np.empty_like(self.u)
+        self.step_weight = self.step_weight[..., columns]
+        if self.shrink is not None:
+            self.shrink = self.shrink[columns]
         if self.p is not None:
             self.decay = self.decay[columns]
             self.p = self.p[:, columns]
@@ -258,6 +303,7 @@ def _batched_gradient_descent(
     verbose=0,
     solver="auto",
     gram=None,
+    loss_every=1,
 ):
     """Gradient descent for ``L`` models of ``K`` neurons each, side by side.
 
@@ -294,6 +340,11 @@ def _batched_gradient_descent(
         ``M`` columns together.
     gram : ndarray of shape (n_samples, n_samples), default=None
         ``X @ X.T`` if already computed (Gram path only).
+    loss_every : int, default=1
+        Compute the cost only every ``loss_every`` steps and before the last
+        one (other rows of the loss curves are NaN), when only divergence needs
+        checking: a diverged model's cost stays non-finite. Ignored (1) when
+        ``tol`` is set.
 
     Returns
     -------
@@ -320,24 +371,21 @@ def _batched_gradient_descent(
     lr = np.repeat(np.asarray(learning_rates, dtype=dtype), n_neurons)
 
     sample_weight = np.asarray(sample_weight, dtype=dtype)
-    per_model_weights = sample_weight.ndim == 2
-    if per_model_weights:
+    if sample_weight.ndim == 2:
         sample_weight = np.repeat(sample_weight, n_neurons, axis=1)
-        weight_sum = sample_weight.sum(axis=0)
-        unit_weights = False
-    else:
-        weight_sum = sample_weight.sum()
-        unit_weights = bool(np.all(sample_weight == 1))
+    weights = _Weights(sample_weight)
+    if tol is not None:
+        loss_every = 1
 
     solver = _choose_solver(solver, n_samples, n_features, n_columns, max_iter)
     if solver == "gram":
         if gram is None:
             gram = X @ X.T
-        state = _GramState(X, gram, coef, intercept)
+        state = _GramState(X, gram, coef, intercept, weights, lr, alpha, fit_intercept)
     else:
-        state = _PrimalState(X, coef, intercept)
+        state = _PrimalState(X, coef, intercept, weights, lr, alpha, fit_intercept)
 
-    loss_curve = np.empty((max_iter, n_models, n_neurons), dtype=np.float64)
+    loss_curve = np.full((max_iter, n_models, n_neurons), np.nan)
     n_iter = np.full(n_models, max_iter)
     status = np.full(n_models, RAN_OUT)
     final_coef = np.full((n_models, n_neurons, n_features), np.nan, dtype=dtype)
@@ -346,7 +394,7 @@ def _batched_gradient_descent(
 
     def finish(done):
         """Store the models ``done`` (a mask over ``active``) and drop them."""
-        nonlocal active, lr, signs, targets, sample_weight, weight_sum
+        nonlocal active, signs, targets
         columns = np.repeat(done, n_neurons)
         if status[active[done]].min() != DIVERGED:
             coef_done, intercept_done = state.result(columns)
@@ -354,45 +402,37 @@ def _batched_gradient_descent(
             final_intercept[active[done]] = intercept_done.reshape(-1, n_neurons)
         keep = ~columns
         state.keep(keep)
-        lr, signs, targets = lr[keep], signs[:, keep], targets[:, keep]
-        if per_model_weights:
-            sample_weight, weight_sum = sample_weight[:, keep], weight_sum[keep]
+        weights.keep(keep)
+        signs, targets = signs[:, keep], targets[:, keep]
         active = active[~done]
         return keep
 
     with np.errstate(over="ignore", under="ignore"):
         for step in range(max_iter):
             scores = state.scores()
-            losses = log_expit(signs * scores)  # minus the losses
-            if per_model_weights:
-                cost = -np.einsum("nm,nm->m", sample_weight, losses) / weight_sum
-            else:
-                cost = -(sample_weight @ losses) / weight_sum
-            if alpha:
-                cost = cost + 0.5 * alpha * state.sq_norms()
-            cost = cost.reshape(len(active), n_neurons)
-            if len(active) == n_models:
-                loss_curve[step] = cost
-            else:
-                loss_curve[step, active] = cost
-            if not np.isfinite(cost).all():
-                diverged = ~np.isfinite(cost).all(axis=1)
-                status[active[diverged]] = DIVERGED
-                n_iter[active[diverged]] = step + 1
-                keep = finish(diverged)
-                if not len(active):
-                    break
-                scores, cost = scores[:, keep], cost[~diverged]
-            if verbose and (verbose > 1 or step % 100 == 0):
-                means = ", ".join(f"{c:.6f}" for c in cost.mean(axis=1))
-                print(f"Cost after iteration {step}: {means}")
+            if step % loss_every == 0 or step == max_iter - 1:
+                cost = -weights.cost(log_expit(signs * scores))
+                if alpha:
+                    cost = cost + 0.5 * alpha * state.sq_norms()
+                cost = cost.reshape(len(active), n_neurons)
+                if len(active) == n_models:
+                    loss_curve[step] = cost
+                else:
+                    loss_curve[step, active] = cost
+                if not np.isfinite(cost).all():
+                    diverged = ~np.isfinite(cost).all(axis=1)
+                    status[active[diverged]] = DIVERGED
+                    n_iter[active[diverged]] = step + 1
+                    keep = finish(diverged)
+                    if not len(active):
+                        break
+                    scores, cost = scores[:, keep], cost[~diverged]
+                if verbose and (verbose > 1 or step % 100 == 0):
+                    means = ", ".join(f"{c:.6f}" for c in cost.mean(axis=1))
+                    print(f"Cost after iteration {step}: {means}")
             residual = expit(scores)
             residual -= targets
-            if not unit_weights:
-                residual *= (
-                    sample_weight if per_model_weights else sample_weight[:, None]
-                )
-            state.step(residual, lr, alpha, weight_sum, fit_intercept)
+            state.step(residual)
             if tol is not None and step > 0:
                 means = loss_curve[step - 1 : step + 1, active].mean(axis=2)
                 converged = means[0] - means[1] < tol
