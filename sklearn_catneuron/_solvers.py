@@ -61,10 +61,10 @@ class _Weights:
         self.unit = self.shared and bool(np.all(weight == 1))
 
     def cost(self, losses):
-        """Weighted mean of each column of ``losses``."""
+        """Weighted mean of each column of ``losses`` (n, M) or (steps, n, M)."""
         if self.shared:
             return self.weight @ losses / self.sum
-        return np.einsum("nm,nm->m", self.weight, losses) / self.sum
+        return np.einsum("nm,...nm->...m", self.weight, losses) / self.sum
 
     def apply(self, residual):
         """``residual`` times the weights, in place (nothing for unit weights)."""
@@ -98,10 +98,9 @@ class _PrimalState:
         self.coef = np.array(coef, dtype=X.dtype, order="C")
         self.intercept = np.array(intercept, dtype=X.dtype)
         self._grad = np.empty_like(self.coef)
-        self._scores = np.empty((X.shape[0], len(self.intercept)), dtype=X.dtype)
 
-    def scores(self):
-        scores = np.matmul(self.X, self.coef.T, out=self._scores)
+    def scores(self, out):
+        scores = np.matmul(self.X, self.coef.T, out=out)
         scores += self.intercept
         return scores
 
@@ -127,7 +126,6 @@ class _PrimalState:
         self.coef = self.coef[columns]
         self.intercept = self.intercept[columns]
         self._grad = np.empty_like(self.coef)
-        self._scores = np.empty((self.X.shape[0], len(self.intercept)), self.X.dtype)
 
     def result(self, columns):
         """``(coef, intercept)`` of the selected columns."""
@@ -139,12 +137,18 @@ class _GramState:
 
     Every iterate is ``w_t = c_t w_0 + X^T u_t`` with ``u_t`` in sample space
     (``n`` values per neuron), so a step only needs ``G = X X^T``; ``coef`` is
-    formed once, in :meth:`result`.
+    formed once, in :meth:`result`. Without penalty (``c_t = 1``) the bias is
+    the weight of a constant feature, ``b_t = b_0 + sum(u_t)``, so it is
+    folded into the Gram matrix (``G + 1``, unless the samples' squared norms
+    are below 1e-3 on average) and a step is one product with it and four
+    elementwise passes.
     """
 
-    def __init__(self, X, gram, coef, intercept, weights, lr, alpha, fit_intercept):
+    def __init__(
+        self, X, gram, coef, intercept, weights, lr, alpha, fit_intercept, own_gram
+    ):
         dtype = X.dtype
-        self.X, self.gram = X, gram
+        self.X = X
         self.fit_intercept = fit_intercept
         self.coef0 = np.array(coef, dtype=dtype, order="C")
         self.intercept = np.array(intercept, dtype=dtype)
@@ -156,23 +160,41 @@ class _GramState:
             self.step_weight = weights.as_columns() * self.step_weight
         self.u = np.zeros((X.shape[0], n_columns), dtype=dtype)
         self._gu = np.empty_like(self.u)
-        if np.any(self.coef0):  # warm start or random init
-            self.decay = np.ones(n_columns, dtype=dtype)
-            self.p = X @ self.coef0.T  # X w_0, once
-            self.p_sq_norms = np.einsum("md,md->m", self.coef0, self.coef0)
+        self.warm = bool(np.any(self.coef0))  # warm start or random init
+        self.p = X @ self.coef0.T if self.warm else None  # X w_0, once
+        # Adding 1 to G would swamp its entries if the samples were tiny.
+        self.folded = self.shrink is None and (
+            not fit_intercept or np.trace(gram) >= 1e-3 * len(gram)
+        )
+        if self.folded:
+            # z = (G [+ 1]) u + X w_0 + b_0: the last two are constant.
+            self.gram = gram
+            if fit_intercept:  # in place when no one else holds G
+                self.gram = np.add(gram, 1, out=gram if own_gram else None)
+            offset = self.p + self.intercept if self.warm else self.intercept
+            self.offset = offset if np.any(offset) else None
         else:
-            self.decay = self.p = self.p_sq_norms = None
+            self.gram = gram
+            self.decay = np.ones(n_columns, dtype=dtype)
+            if self.warm:
+                self.p_sq_norms = np.einsum("md,md->m", self.coef0, self.coef0)
 
-    def scores(self):
-        scores = np.matmul(self.gram, self.u, out=self._gu) + self.intercept
-        if self.p is not None:
+    def scores(self, out):
+        if self.folded:
+            scores = np.matmul(self.gram, self.u, out=out)
+            if self.offset is not None:
+                scores += self.offset
+            return scores
+        gu = np.matmul(self.gram, self.u, out=self._gu)
+        scores = np.add(gu, self.intercept, out=out)
+        if self.warm:
             scores += self.decay * self.p
         return scores
 
     def sq_norms(self):
         # ||w||^2 = c^2 ||w_0||^2 + 2 c (X w_0).u + u^T G u, G u from scores().
         sq_norms = np.einsum("nm,nm->m", self.u, self._gu)
-        if self.p is not None:
+        if self.warm:
             c = self.decay
             sq_norms += c * c * self.p_sq_norms
             sq_norms += 2 * c * np.einsum("nm,nm->m", self.p, self.u)
@@ -185,11 +207,11 @@ class _GramState:
         ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
         """
         residual *= self.step_weight  # lr s r / S
-        if self.fit_intercept:
-            self.intercept -= residual.sum(axis=0)
-        if self.shrink is not None:
-            self.u *= self.shrink
-            if self.decay is not None:
+        if not self.folded:
+            if self.fit_intercept:
+                self.intercept -= np.add.reduce(residual, axis=0)
+            if self.shrink is not None:
+                self.u *= self.shrink
                 self.decay *= self.shrink
         self.u -= residual
 
@@ -199,19 +221,31 @@ class _GramState:
         self.u = np.ascontiguousarray(self.u[:, columns])
         self._gu = np.empty_like(self.u)
         self.step_weight = self.step_weight[..., columns]
-        if self.shrink is not None:
-            self.shrink = self.shrink[columns]
-        if self.p is not None:
-            self.decay = self.decay[columns]
+        if self.warm:
             self.p = self.p[:, columns]
-            self.p_sq_norms = self.p_sq_norms[columns]
+        if self.folded:
+            if self.offset is not None:
+                self.offset = self.offset[..., columns]
+        else:
+            if self.shrink is not None:
+                self.shrink = self.shrink[columns]
+            self.decay = self.decay[columns]
+            if self.warm:
+                self.p_sq_norms = self.p_sq_norms[columns]
 
     def result(self, columns):
         """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``."""
-        coef = self.u[:, columns].T @ self.X
-        if self.p is not None:
+        u = self.u[:, columns]
+        coef = u.T @ self.X
+        intercept = self.intercept[columns]
+        if self.folded:
+            if self.warm:
+                coef += self.coef0[columns]
+            if self.fit_intercept:
+                intercept = intercept + u.sum(axis=0)
+        elif self.warm:
             coef += self.decay[columns, None] * self.coef0[columns]
-        return coef, self.intercept[columns]
+        return coef, intercept
 
 
 def _gradient_descent(
@@ -379,9 +413,12 @@ def _batched_gradient_descent(
 
     solver = _choose_solver(solver, n_samples, n_features, n_columns, max_iter)
     if solver == "gram":
-        if gram is None:
+        own_gram = gram is None
+        if own_gram:
             gram = X @ X.T
-        state = _GramState(X, gram, coef, intercept, weights, lr, alpha, fit_intercept)
+        state = _GramState(
+            X, gram, coef, intercept, weights, lr, alpha, fit_intercept, own_gram
+        )
     else:
         state = _PrimalState(X, coef, intercept, weights, lr, alpha, fit_intercept)
 
@@ -392,9 +429,20 @@ def _batched_gradient_descent(
     final_intercept = np.full((n_models, n_neurons), np.nan, dtype=dtype)
     active = np.arange(n_models)  # models still descending, in column order
 
+    # The costs never feed back into the steps, so without tol they are
+    # computed for blocks of steps at once, from the scores kept meanwhile.
+    block = 1
+    if tol is None and loss_every == 1:
+        block = int(np.clip(2**20 // (n_samples * n_columns), 1, 100))
+    history = np.empty((block, n_samples, n_columns), dtype=dtype)
+    history_steps = np.empty(block, dtype=int)
+    history_sq_norms = np.empty((block, n_columns), dtype=dtype) if alpha else None
+    n_kept = 0
+    residual = np.empty((n_samples, n_columns), dtype=dtype)
+
     def finish(done):
         """Store the models ``done`` (a mask over ``active``) and drop them."""
-        nonlocal active, signs, targets
+        nonlocal active, signs, targets, history, history_sq_norms, residual
         columns = np.repeat(done, n_neurons)
         if status[active[done]].min() != DIVERGED:
             coef_done, intercept_done = state.result(columns)
@@ -404,33 +452,53 @@ def _batched_gradient_descent(
         state.keep(keep)
         weights.keep(keep)
         signs, targets = signs[:, keep], targets[:, keep]
+        history = np.empty((block, n_samples, keep.sum()), dtype=dtype)
+        if alpha:
+            history_sq_norms = history_sq_norms[:, keep]
+        residual = np.empty((n_samples, keep.sum()), dtype=dtype)
         active = active[~done]
-        return keep
 
-    with np.errstate(over="ignore", under="ignore"):
+    def record_costs():
+        """Costs of the kept steps; drop the models that diverged meanwhile."""
+        steps = history_steps[:n_kept]
+        costs = -weights.cost(log_expit(signs * history[:n_kept]))
+        if alpha:
+            costs = costs + 0.5 * alpha * history_sq_norms[:n_kept]
+        costs = costs.reshape(n_kept, len(active), n_neurons)
+        loss_curve[steps[:, None], active] = costs
+        finite = np.isfinite(costs).all(axis=2)  # (steps, models)
+        if verbose:
+            for step, row, ok in zip(steps, costs, finite.all(axis=1), strict=True):
+                if ok and (verbose > 1 or step % 100 == 0):
+                    means = ", ".join(f"{c:.6f}" for c in row.mean(axis=1))
+                    print(f"Cost after iteration {step}: {means}")
+        if not finite.all():
+            diverged = ~finite.all(axis=0)
+            status[active[diverged]] = DIVERGED
+            n_iter[active[diverged]] = steps[np.argmin(finite[:, diverged], axis=0)] + 1
+            finish(diverged)
+
+    # A diverging model may run on with infinities until its costs are checked.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for step in range(max_iter):
-            scores = state.scores()
-            if step % loss_every == 0 or step == max_iter - 1:
-                cost = -weights.cost(log_expit(signs * scores))
+            last = step == max_iter - 1
+            if step % loss_every == 0 or last:
+                scores = state.scores(out=history[n_kept])
+                history_steps[n_kept] = step
                 if alpha:
-                    cost = cost + 0.5 * alpha * state.sq_norms()
-                cost = cost.reshape(len(active), n_neurons)
-                if len(active) == n_models:
-                    loss_curve[step] = cost
-                else:
-                    loss_curve[step, active] = cost
-                if not np.isfinite(cost).all():
-                    diverged = ~np.isfinite(cost).all(axis=1)
-                    status[active[diverged]] = DIVERGED
-                    n_iter[active[diverged]] = step + 1
-                    keep = finish(diverged)
+                    history_sq_norms[n_kept] = state.sq_norms()
+                n_kept += 1
+                if n_kept == block or last:
+                    n_active = len(active)
+                    record_costs()
+                    n_kept = 0
                     if not len(active):
                         break
-                    scores, cost = scores[:, keep], cost[~diverged]
-                if verbose and (verbose > 1 or step % 100 == 0):
-                    means = ", ".join(f"{c:.6f}" for c in cost.mean(axis=1))
-                    print(f"Cost after iteration {step}: {means}")
-            residual = expit(scores)
+                    if len(active) < n_active:  # diverged models are gone
+                        scores = state.scores(out=history[0])
+            else:
+                scores = state.scores(out=residual)
+            expit(scores, out=residual)
             residual -= targets
             state.step(residual)
             if tol is not None and step > 0:

@@ -464,6 +464,21 @@ def test_gram_path_warm_starts_exactly(n_classes, rng):
         assert_allclose(curve, once.loss_curve_, rtol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e4])
+@pytest.mark.parametrize("init", ["zeros", "random"])
+def test_gram_path_at_any_feature_scale(scale, init, rng):
+    # Without penalty the bias rides in G + 1, unless the samples are so small
+    # that the 1 would swamp G (then it is updated apart, as with a penalty).
+    X = scale * rng.normal(size=(30, 60))
+    y = (X[:, 0] > 0).astype(int)
+    # A rate stable for the bias (curvature 1/4) and for the weights.
+    learning_rate = min(1.0, 0.05 / scale**2)
+    gram, primal = fit_both(
+        X, y, learning_rate=learning_rate, max_iter=100, init=init, random_state=0
+    )
+    assert_same_fit(gram, primal)
+
+
 def test_gram_path_detects_divergence_at_the_same_step(rng):
     X = rng.normal(size=(20, 40))
     y = np.arange(20) % 2
@@ -516,7 +531,7 @@ def fit_peak_bytes(estimator, X, y):
 
 @pytest.mark.parametrize("solver", ["gram", "primal"])
 def test_float32_fit_makes_no_copy_of_x(solver, rng):
-    X = rng.random((300, 2000), dtype=np.float32)
+    X = rng.random((300, 4000), dtype=np.float32)
     y = np.arange(300) % 3
     clf = SigmoidNeuronClassifier(solver=solver, max_iter=5)
     # An upcast (or any copy) of X would allocate at least X.nbytes.
