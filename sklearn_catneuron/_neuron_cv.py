@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 from joblib import effective_n_jobs
 from scipy.stats import rankdata
+from sklearn import config_context
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
@@ -293,7 +294,9 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         )
         gram = X @ X.T if solver == "gram" else None
 
-        scorer = check_scoring(SigmoidNeuronClassifier(), scoring=self.scoring)
+        scorer = None  # accuracy, computed for all rates of a fold at once
+        if self.scoring is not None:
+            scorer = check_scoring(SigmoidNeuronClassifier(), scoring=self.scoring)
         fold_params = {name: getattr(self, name) for name in _NEURON_PARAMS}
         fold_params["solver"] = solver
         results = Parallel(n_jobs=self.n_jobs)(
@@ -522,20 +525,53 @@ def _fit_and_score_folds(
         )
         for i, k in enumerate(members):
             test = folds[k][1]
-            score_params = {}
-            if score_weight is not None:
-                score_params["sample_weight"] = score_weight[test]
+            X_test, y_test = X[test], y[test]
+            test_weight = None if score_weight is None else score_weight[test]
+            fold = slice(i * n_rates, (i + 1) * n_rates)
+            n_iter[k] = steps[fold]
             for j, rate in enumerate(learning_rates):
-                m = i * n_rates + j
-                n_iter[k, j] = steps[m]
-                if status[m] == DIVERGED:
-                    continue
-                model = _fitted_neuron(
-                    p, rate, fold_classes, coefs[m], intercepts[m], steps[m]
-                )
-                models[k][j] = model
-                scores[k, j] = scorer(model, X[test], y[test], **score_params)
+                if status[fold][j] != DIVERGED:
+                    models[k][j] = _fitted_neuron(
+                        p, rate, fold_classes, coefs[fold][j], intercepts[fold][j],
+                        steps[fold][j],
+                    )  # fmt: skip
+            scores[k] = _score_fold(
+                models[k], X_test, y_test, test_weight, scorer, fold_classes
+            )
     return scores, n_iter, models
+
+
+def _score_fold(models, X_test, y_test, sample_weight, scorer, classes):
+    """Validation scores of one fold's models (None: a diverged model, NaN).
+
+    The default score, accuracy, comes from one product for all the models
+    and is averaged as ``accuracy_score`` averages; other scorers get each
+    model. ``X`` was validated by ``fit``, so it is not scanned again.
+    """
+    scores = np.full(len(models), np.nan)
+    fitted = [j for j, model in enumerate(models) if model is not None]
+    if not fitted:
+        return scores
+    if scorer is not None:
+        with config_context(assume_finite=True):
+            for j in fitted:
+                params = (
+                    {} if sample_weight is None else {"sample_weight": sample_weight}
+                )
+                scores[j] = scorer(models[j], X_test, y_test, **params)
+        return scores
+    coef = np.stack([models[j].coef_ for j in fitted])  # (models, K, d)
+    intercept = np.stack([models[j].intercept_ for j in fitted])
+    decision = X_test @ coef.reshape(-1, coef.shape[-1]).T
+    decision = decision.reshape(len(X_test), *intercept.shape) + intercept
+    if decision.shape[-1] == 1:
+        predicted = classes[(decision[..., 0] > 0).astype(np.intp)]
+    else:
+        predicted = classes[decision.argmax(axis=-1)]
+    for column, j in enumerate(fitted):
+        correct = y_test == predicted[:, column]
+        scores[j] = float(np.average(correct, weights=sample_weight))
+    return scores
 
 
 def _targets_of(y, classes, dtype):

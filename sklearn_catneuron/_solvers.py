@@ -51,6 +51,25 @@ def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     return "primal"
 
 
+def _residual(scores, targets, out):
+    """``sigmoid(z) - y``, as the reference computes it."""
+    expit(scores, out=out)
+    out -= targets
+    return out
+
+
+def _fast_residual(scores, signs, out):
+    """``2 (sigmoid(z) - y)`` as ``tanh(z / 2) - (2 y - 1)``.
+
+    NumPy's tanh is vectorised: several times faster than ``expit`` on large
+    blocks, equal to a few units in the last place; the Gram path uses it.
+    """
+    np.multiply(scores, 0.5, out=out)
+    np.tanh(out, out=out)
+    out -= signs
+    return out
+
+
 class _Weights:
     """Sample weights, shared (n,) or one column per neuron (n, M), and sums."""
 
@@ -153,9 +172,10 @@ class _GramState:
         self.coef0 = np.array(coef, dtype=dtype, order="C")
         self.intercept = np.array(intercept, dtype=dtype)
         n_columns = len(self.intercept)
-        # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once.
+        # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
+        # loop passes 2 r (see _fast_residual), hence the 1/2.
         self.shrink = 1 - lr * alpha if alpha else None
-        self.step_weight = lr / weights.sum
+        self.step_weight = 0.5 * lr / weights.sum
         if weights.as_columns() is not None:
             self.step_weight = weights.as_columns() * self.step_weight
         self.u = np.zeros((X.shape[0], n_columns), dtype=dtype)
@@ -201,7 +221,7 @@ class _GramState:
         return sq_norms
 
     def step(self, residual):
-        """One step from ``residual = sigmoid(z) - y``.
+        """One step from ``residual = 2 (sigmoid(z) - y)``.
 
         In u-space the primal gradient ``X^T (s r) / S + alpha w`` is
         ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
@@ -498,9 +518,10 @@ def _batched_gradient_descent(
                         scores = state.scores(out=history[0])
             else:
                 scores = state.scores(out=residual)
-            expit(scores, out=residual)
-            residual -= targets
-            state.step(residual)
+            if solver == "gram":
+                state.step(_fast_residual(scores, signs, out=residual))
+            else:
+                state.step(_residual(scores, targets, out=residual))
             if tol is not None and step > 0:
                 means = loss_curve[step - 1 : step + 1, active].mean(axis=2)
                 converged = means[0] - means[1] < tol

@@ -118,7 +118,8 @@ def test_same_scores_as_grid_search_on_synthetic_data(
         assert len(np.unique(n_iter)) > 2 and (n_iter < 300).any()
 
 
-def test_weighted_validation_matches_grid_search_with_routed_weights(rng):
+@pytest.mark.parametrize("scoring", [None, "neg_log_loss"])
+def test_weighted_validation_matches_grid_search_with_routed_weights(scoring, rng):
     X = rng.normal(size=(60, 80))
     y = (X[:, 0] > 0.3).astype(int)
     sample_weight = rng.integers(1, 4, size=60).astype(float)
@@ -126,14 +127,14 @@ def test_weighted_validation_matches_grid_search_with_routed_weights(rng):
     rates = [0.001, 0.01, 0.1]
     cv = StratifiedKFold(3)
     model = SigmoidNeuronClassifierCV(
-        learning_rates=rates, cv=cv, scoring="neg_log_loss", max_iter=200,
+        learning_rates=rates, cv=cv, scoring=scoring, max_iter=200,
         class_weight=class_weight,
     ).fit(X, y, sample_weight=sample_weight)  # fmt: skip
     # GridSearchCV weights validation samples only through metadata routing;
     # ours are weighted like the training cost: sample_weight * class_weight.
     score_weight = sample_weight * np.where(y == 1, 3.0, 1.0)
     with config_context(enable_metadata_routing=True):
-        scorer = get_scorer("neg_log_loss").set_score_request(
+        scorer = get_scorer(scoring or "accuracy").set_score_request(
             sample_weight="score_weight"
         )
         neuron = SigmoidNeuronClassifier(max_iter=200, class_weight=class_weight)
