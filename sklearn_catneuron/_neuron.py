@@ -118,9 +118,10 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         iterates in sample space: it computes ``X @ X.T`` once and then costs
         ``O(n_samples^2)`` per step and neuron, which is much cheaper when
         there are fewer samples than features (the cat images: 209 samples,
-        12,288 features). "auto" picks "gram" when ``n_samples <
-        n_features`` and a rough flop count favours it, "primal" otherwise.
-        An expert setting; the default is right almost always.
+        12,288 features). "auto" picks "gram" when ``2 * n_samples <=
+        n_features`` (``X @ X.T`` at most half the size of ``X``) and a rough
+        flop count favours it, "primal" otherwise. An expert setting; the
+        default is right almost always.
 
     Attributes
     ----------

@@ -38,15 +38,15 @@ def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     weight columns, memory-bound. The Gram path pays ``n^2 d`` flops once for
     ``X X^T``, a symmetric matrix-matrix product that runs near the machine's
     peak (counted as 8 times cheaper per flop), then ``2 n^2 M`` per step. The
-    Gram matrix is only used when it is smaller than ``X`` (``n < d``), so it
-    never costs more memory than the data.
+    Gram matrix is only used when it is at most half the size of ``X``
+    (``2 n <= d``), so that a fit never holds more than 1.5 times ``X``.
     """
     if solver != "auto":
         return solver
     # Both counts divided by n.
     gram_cost = n_samples * n_features / 8 + 2 * max_iter * n_samples * n_columns
     primal_cost = 4 * max_iter * n_features * n_columns
-    if n_samples < n_features and gram_cost < primal_cost:
+    if 2 * n_samples <= n_features and gram_cost < primal_cost:
         return "gram"
     return "primal"
 

@@ -498,8 +498,9 @@ def test_gram_path_detects_divergence_at_the_same_step(rng):
     [
         ((209, 12288, 1), 2000, "gram"),  # the cat data
         ((209, 12288, 1), 100, "gram"),  # the command line's chunks
-        ((10000, 12288, 1), 2000, "gram"),
-        ((50000, 12288, 1), 2000, "primal"),  # n >= d: G would outgrow X
+        ((6144, 12288, 1), 2000, "gram"),
+        ((6145, 12288, 1), 2000, "primal"),  # G more than half of X
+        ((50000, 12288, 1), 2000, "primal"),
         ((209, 12288, 1), 1, "primal"),  # one step: G costs more than it saves
         ((209, 12288, 8 * 5), 2000, "gram"),  # the CV: rates x folds columns
         ((100, 5, 3), 2000, "primal"),
