@@ -51,24 +51,6 @@ def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     return "primal"
 
 
-def _residual(scores, targets, out):
-    """``sigmoid(z) - y``, as the reference computes it."""
-    expit(scores, out=out)
-    out -= targets
-    return out
-
-
-def _fast_residual(half_scores, signs):
-    """``2 (sigmoid(z) - y)`` as ``tanh(z / 2) - (2 y - 1)``, in place.
-
-    NumPy's tanh is vectorised: several times faster than ``expit`` on large
-    blocks, equal to a few units in the last place; the Gram path uses it.
-    """
-    np.tanh(half_scores, out=half_scores)
-    half_scores -= signs
-    return half_scores
-
-
 class _Weights:
     """Sample weights, shared (n,) or one column per neuron (n, M), and sums."""
 
@@ -172,7 +154,8 @@ class _GramState:
         self.intercept = np.array(intercept, dtype=dtype)
         n_columns = len(self.intercept)
         # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
-        # loop passes 2 r (see _fast_residual), hence the 1/2.
+        # loop passes 2 r (from tanh, which is vectorised, unlike expit), hence
+        # the 1/2.
         self.shrink = 1 - lr * alpha if alpha else None
         self.step_weight = 0.5 * lr / weights.sum
         if weights.as_columns() is not None:
@@ -203,11 +186,11 @@ class _GramState:
     def half_scores(self, out):
         """``z / 2``, which the tanh form of the sigmoid takes."""
         if self.folded:
-            half = np.matmul(self.gram, self.u, out=out)
+            half = np.dot(self.gram, self.u, out=out)
             if self.offset is not None:
                 half += self.offset
             return half
-        gu = np.matmul(self.gram, self.u, out=self._gu)
+        gu = np.dot(self.gram, self.u, out=self._gu)
         scores = np.add(gu, self.intercept, out=out)
         if self.warm:
             scores += self.decay * self.p
@@ -215,7 +198,7 @@ class _GramState:
         return scores
 
     def scores(self, out):
-        return np.multiply(self.half_scores(out), 2, out=out)
+        return np.multiply(self.half_scores(out), 2, out=out)  # halving is exact
 
     def sq_norms(self):
         # ||w||^2 = c^2 ||w_0||^2 + 2 c (X w_0).u + u^T G u, G u from scores().
@@ -457,14 +440,14 @@ def _batched_gradient_descent(
     active = np.arange(n_models)  # models still descending, in column order
 
     # The costs never feed back into the steps, so without tol they are
-    # computed for blocks of steps at once, from the scores kept meanwhile.
+    # computed for blocks of steps at once, from the scores kept meanwhile
+    # (halved on the Gram path, which steps from z / 2).
     block = 1
     if tol is None and loss_every == 1:
         block = int(np.clip(2**20 // (n_samples * n_columns), 1, 100))
     history = np.empty((block, n_samples, n_columns), dtype=dtype)
-    history_steps = np.empty(block, dtype=int)
     history_sq_norms = np.empty((block, n_columns), dtype=dtype) if alpha else None
-    n_kept = 0
+    kept_steps = []
     residual = np.empty((n_samples, n_columns), dtype=dtype)
 
     def finish(done):
@@ -487,11 +470,14 @@ def _batched_gradient_descent(
 
     def record_costs():
         """Costs of the kept steps; drop the models that diverged meanwhile."""
-        steps = history_steps[:n_kept]
-        costs = -weights.cost(log_expit(signs * history[:n_kept]))
+        steps = np.array(kept_steps)
+        scores = history[: len(steps)]
+        if gram_path:
+            scores = 2 * scores  # exact
+        costs = -weights.cost(log_expit(signs * scores))
         if alpha:
-            costs = costs + 0.5 * alpha * history_sq_norms[:n_kept]
-        costs = costs.reshape(n_kept, len(active), n_neurons)
+            costs = costs + 0.5 * alpha * history_sq_norms[: len(steps)]
+        costs = costs.reshape(len(steps), len(active), n_neurons)
         loss_curve[steps[:, None], active] = costs
         finite = np.isfinite(costs).all(axis=2)  # (steps, models)
         if verbose:
@@ -499,45 +485,40 @@ def _batched_gradient_descent(
                 if ok and (verbose > 1 or step % 100 == 0):
                     means = ", ".join(f"{c:.6f}" for c in row.mean(axis=1))
                     print(f"Cost after iteration {step}: {means}")
+        kept_steps.clear()
         if not finite.all():
             diverged = ~finite.all(axis=0)
             status[active[diverged]] = DIVERGED
             n_iter[active[diverged]] = steps[np.argmin(finite[:, diverged], axis=0)] + 1
             finish(diverged)
 
+    # Scores (z / 2 on the Gram path) of the current step, into `out`.
+    scores_of = state.half_scores if gram_path else state.scores
     # A diverging model may run on with infinities until its costs are checked.
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for step in range(max_iter):
             last = step == max_iter - 1
             if step % loss_every == 0 or last:
-                if gram_path:
-                    half = state.half_scores(out=residual)
-                    scores = np.multiply(half, 2, out=history[n_kept])
-                else:
-                    scores = state.scores(out=history[n_kept])
-                history_steps[n_kept] = step
+                scores = scores_of(out=history[len(kept_steps)])
                 if alpha:
-                    history_sq_norms[n_kept] = state.sq_norms()
-                n_kept += 1
-                if n_kept == block or last:
+                    history_sq_norms[len(kept_steps)] = state.sq_norms()
+                kept_steps.append(step)
+                if len(kept_steps) == block or last:
                     n_active = len(active)
                     record_costs()
-                    n_kept = 0
                     if not len(active):
                         break
                     if len(active) < n_active:  # diverged models are gone
-                        if gram_path:
-                            half = state.half_scores(out=residual)
-                        else:
-                            scores = state.scores(out=history[0])
-            elif gram_path:
-                half = state.half_scores(out=residual)
+                        scores = scores_of(out=history[0])
             else:
-                scores = state.scores(out=residual)
-            if gram_path:
-                state.step(_fast_residual(half, signs))
+                scores = scores_of(out=residual)
+            if gram_path:  # 2 (sigmoid(z) - y) = tanh(z / 2) - (2 y - 1)
+                np.tanh(scores, out=residual)
+                residual -= signs
             else:
-                state.step(_residual(scores, targets, out=residual))
+                expit(scores, out=residual)
+                residual -= targets
+            state.step(residual)
             if tol is not None and step > 0:
                 means = loss_curve[step - 1 : step + 1, active].mean(axis=2)
                 converged = means[0] - means[1] < tol
