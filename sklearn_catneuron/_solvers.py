@@ -51,6 +51,20 @@ def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     return "primal"
 
 
+def _neg_log_sigmoid(t):
+    """``-log(sigmoid(t))`` as ``log1p(exp(-|t|)) - min(t, 0)``: never overflows.
+
+    Equal to ``-log_expit(t)`` to rounding, and several times faster on large
+    blocks: NumPy's exp and log1p are vectorised.
+    """
+    out = np.abs(t)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out -= np.minimum(t, 0)
+    return out
+
+
 class _Weights:
     """Sample weights, shared (n,) or one column per neuron (n, M), and sums."""
 
@@ -186,11 +200,11 @@ class _GramState:
     def half_scores(self, out):
         """``z / 2``, which the tanh form of the sigmoid takes."""
         if self.folded:
-            half = np.dot(self.gram, self.u, out=out)
+            half = np.dot(self.gram, self.u, out)
             if self.offset is not None:
                 half += self.offset
             return half
-        gu = np.dot(self.gram, self.u, out=self._gu)
+        gu = np.dot(self.gram, self.u, self._gu)
         scores = np.add(gu, self.intercept, out=out)
         if self.warm:
             scores += self.decay * self.p
@@ -216,12 +230,14 @@ class _GramState:
         ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
         """
         residual *= self.step_weight  # lr s r / S
-        if not self.folded:
-            if self.fit_intercept:
-                self.intercept -= np.add.reduce(residual, axis=0)
-            if self.shrink is not None:
-                self.u *= self.shrink
-                self.decay *= self.shrink
+        if self.folded:
+            self.u -= residual
+            return
+        if self.fit_intercept:
+            self.intercept -= np.add.reduce(residual, axis=0)
+        if self.shrink is not None:
+            self.u *= self.shrink
+            self.decay *= self.shrink
         self.u -= residual
 
     def keep(self, columns):
@@ -474,7 +490,7 @@ def _batched_gradient_descent(
         scores = history[: len(steps)]
         if gram_path:
             scores = 2 * scores  # exact
-        costs = -weights.cost(log_expit(signs * scores))
+        costs = weights.cost(_neg_log_sigmoid(signs * scores))
         if alpha:
             costs = costs + 0.5 * alpha * history_sq_norms[: len(steps)]
         costs = costs.reshape(len(steps), len(active), n_neurons)
@@ -494,31 +510,33 @@ def _batched_gradient_descent(
 
     # Scores (z / 2 on the Gram path) of the current step, into `out`.
     scores_of = state.half_scores if gram_path else state.scores
+    step_with, tanh = state.step, np.tanh  # local names: this loop is hot
+    every_step = loss_every == 1
     # A diverging model may run on with infinities until its costs are checked.
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for step in range(max_iter):
             last = step == max_iter - 1
-            if step % loss_every == 0 or last:
-                scores = scores_of(out=history[len(kept_steps)])
+            if every_step or last or step % loss_every == 0:
+                scores = scores_of(history[len(kept_steps)])
                 if alpha:
                     history_sq_norms[len(kept_steps)] = state.sq_norms()
                 kept_steps.append(step)
-                if len(kept_steps) == block or last:
+                if last or len(kept_steps) == block:
                     n_active = len(active)
                     record_costs()
                     if not len(active):
                         break
                     if len(active) < n_active:  # diverged models are gone
-                        scores = scores_of(out=history[0])
+                        scores = scores_of(history[0])
             else:
-                scores = scores_of(out=residual)
+                scores = scores_of(residual)
             if gram_path:  # 2 (sigmoid(z) - y) = tanh(z / 2) - (2 y - 1)
-                np.tanh(scores, out=residual)
+                tanh(scores, residual)
                 residual -= signs
             else:
-                expit(scores, out=residual)
+                expit(scores, residual)
                 residual -= targets
-            state.step(residual)
+            step_with(residual)
             if tol is not None and step > 0:
                 means = loss_curve[step - 1 : step + 1, active].mean(axis=2)
                 converged = means[0] - means[1] < tol
