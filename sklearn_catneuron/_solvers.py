@@ -196,6 +196,12 @@ class _GramState:
             self.decay = np.ones(n_columns, dtype=dtype)
             if self.warm:
                 self.p_sq_norms = np.einsum("md,md->m", self.coef0, self.coef0)
+        # One column: its step factor (per sample) goes into G's columns once,
+        # u = factor * v, and a step is only v <- v - 2 r.
+        self.v_scale = None
+        if self.folded and n_columns == 1:
+            self.v_scale = np.broadcast_to(self.step_weight, (X.shape[0], 1)).copy()
+            self.gram *= self.v_scale[:, 0]
 
     def half_scores(self, out):
         """``z / 2``, which the tanh form of the sigmoid takes."""
@@ -229,6 +235,9 @@ class _GramState:
         In u-space the primal gradient ``X^T (s r) / S + alpha w`` is
         ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
         """
+        if self.v_scale is not None:
+            self.u -= residual  # v
+            return
         residual *= self.step_weight  # lr s r / S
         if self.folded:
             self.u -= residual
@@ -261,6 +270,8 @@ class _GramState:
     def result(self, columns):
         """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``."""
         u = self.u[:, columns]
+        if self.v_scale is not None:
+            u = self.v_scale * u
         coef = u.T @ self.X
         intercept = self.intercept[columns]
         if self.folded:
