@@ -1,7 +1,7 @@
 """Full-batch gradient descent for sigmoid neurons: the primal and Gram paths.
 
-Pure functions (plus two small private state holders) that never see an
-estimator. :func:`_gradient_descent` fits one model (``K`` one-vs-rest neurons);
+Pure functions (plus small private holders of the descent's state) that never
+see an estimator. :func:`_gradient_descent` fits one model (``K`` one-vs-rest neurons);
 :func:`_batched_gradient_descent` fits ``L`` such models at once (one per
 learning rate, or per learning rate and cross-validation fold) as the columns
 of a single weight matrix, so that every step reads the data, or the Gram
@@ -151,10 +151,13 @@ class _GramState:
 
     Every iterate is ``w_t = c_t w_0 + X^T u_t`` with ``u_t`` in sample space
     (``n`` values per neuron), so a step only needs ``G = X X^T``; ``coef`` is
-    formed once, in :meth:`result`. Without penalty (``c_t = 1``) the bias is
-    the weight of a constant feature, ``b_t = b_0 + sum(u_t)``, so it is
-    folded into the Gram matrix (``G + 1``, unless the samples' squared norms
-    are below 1e-3 on average) and a step is one product with it and four
+    formed once, in :meth:`result`. Steps take ``z / 2`` and the residual
+    ``2 (sigmoid(z) - y) = tanh(z / 2) - (2 y - 1)``. Without penalty
+    (``c_t = 1``) the bias is the weight of a constant feature,
+    ``b_t = b_0 + sum(u_t)``, so it is folded into the Gram matrix
+    (``(G + 1) / 2``, unless the samples' squared norms are below 1e-3 on
+    average, where the 1 would swamp ``G``); with a single column the step
+    factor goes into it as well, and a step is one product and three
     elementwise passes.
     """
 
