@@ -6,7 +6,12 @@ data. Checks they choose the same rate and counts the identical fold scores.
 
 Goal (issue 4): at least 10x faster, same chosen rate.
 
+``--pre-issue-baseline`` adds GridSearchCV over ``solver="primal"``, the
+neuron as it was before the Gram path (slow: about 30 s a repetition);
+``--float32`` runs every contender on float32 images.
+
     python benchmarks/bench_cv.py [--repeats 3] [--data DIR]
+                                  [--pre-issue-baseline] [--float32]
 """
 
 import numpy as np
@@ -37,9 +42,14 @@ def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.set_defaults(repeats=3)
     add_data_option(p)
+    p.add_argument("--pre-issue-baseline", action="store_true")
+    p.add_argument("--float32", action="store_true")
     args = p.parse_args(argv)
     X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
+    if args.float32:
+        X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
     machine_report()
+    print(f"images: {X_train.dtype}")
     cv = StratifiedKFold(5)
     print(f"grid: {len(RATES)} learning rates {RATES} x {cv.get_n_splits()} folds")
 
@@ -60,10 +70,21 @@ def main(argv=None):
         )
         models["grid"] = search.fit(X_train, y_train)
 
+    def fit_grid_primal():
+        search = GridSearchCV(
+            make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(solver="primal")),
+            {"sigmoidneuronclassifier__learning_rate": RATES},
+            cv=cv,
+            n_jobs=1,
+        )
+        models["grid primal"] = search.fit(X_train, y_train)
+
     contenders = {
         "SigmoidNeuronClassifierCV": fit_cv,
         "GridSearchCV(n_jobs=1)": fit_grid,
     }
+    if args.pre_issue_baseline:
+        contenders["GridSearchCV(n_jobs=1), solver='primal'"] = fit_grid_primal
     times = alternate(contenders, args.repeats)
     print("\ntimes (search and refit, preprocessing included):")
     print_times(times)
@@ -77,7 +98,11 @@ def main(argv=None):
         f"  chosen learning rate: ours {ours.learning_rate_}, GridSearchCV "
         f"{chosen} ({'same' if ours.learning_rate_ == chosen else 'DIFFERENT'})"
     )
-    print(f"  identical fold scores: {same_scores} of {theirs.size}")
+    differ = sorted({RATES[j] for j in np.nonzero(ours.scores_ != theirs)[1]})
+    print(
+        f"  identical fold scores: {same_scores} of {theirs.size}"
+        + (f" (the others at learning rates {differ})" if differ else "")
+    )
     print(
         "  mean validation accuracy per rate: "
         + ", ".join(f"{s:.4f}" for s in ours.cv_results_["mean_test_score"])
@@ -88,12 +113,23 @@ def main(argv=None):
         f"{search.score(X_test, y_test):.4f}"
     )
     print("\nratio (GridSearchCV time / our time, medians of the same run):")
+    ours_time = median(times["SigmoidNeuronClassifierCV"])
     ratio_line(
         "SigmoidNeuronClassifierCV vs GridSearchCV",
         median(times["GridSearchCV(n_jobs=1)"]),
-        median(times["SigmoidNeuronClassifierCV"]),
+        ours_time,
         goal=10,
     )
+    if args.pre_issue_baseline:
+        ratio_line(
+            "SigmoidNeuronClassifierCV vs GridSearchCV over solver='primal'",
+            median(times["GridSearchCV(n_jobs=1), solver='primal'"]),
+            ours_time,
+        )
+        primal = models["grid primal"].best_params_
+        print(
+            f"  (chosen rate there: {primal['sigmoidneuronclassifier__learning_rate']})"
+        )
     print_load("load average at end")
 
 

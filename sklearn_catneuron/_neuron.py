@@ -121,7 +121,11 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         12,288 features). "auto" picks "gram" when ``2 * n_samples <=
         n_features`` (``X @ X.T`` at most half the size of ``X``) and a rough
         flop count favours it, "primal" otherwise. An expert setting; the
-        default is right almost always.
+        default is right almost always. Where the learning rate is so large
+        that the descent overshoots (the cost rises for a while; on the cat
+        images from about 0.01), any difference in rounding, between paths or
+        BLAS builds, grows along the way, and fits agree only to a few
+        percent.
 
     Attributes
     ----------
