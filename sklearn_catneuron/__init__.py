@@ -5,6 +5,7 @@ scikit-learn classifier, and the image flattening step that feeds it.
 """
 
 from sklearn_catneuron._neuron import SigmoidNeuronClassifier
+from sklearn_catneuron._neuron_cv import SigmoidNeuronClassifierCV
 from sklearn_catneuron._plotting import CostCurveDisplay, plot_image_grid
 from sklearn_catneuron._preprocessing import ImageFlattener
 
@@ -14,6 +15,7 @@ __all__ = [
     "CostCurveDisplay",
     "ImageFlattener",
     "SigmoidNeuronClassifier",
+    "SigmoidNeuronClassifierCV",
     "__version__",
     "plot_image_grid",
 ]

@@ -4,7 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -17,107 +17,51 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_catneuron._solvers import _cost, _gradient_descent  # noqa: F401
+
 __all__ = ["SigmoidNeuronClassifier"]
 
 
-def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
-    """Mean (weighted) cross-entropy of each neuron, plus its L2 penalty.
+def _effective_sample_weight(X, y, sample_weight, class_weight):
+    """``sample_weight`` (default ones) times the weights of ``class_weight``."""
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+    )
+    if class_weight is not None:
+        sample_weight = sample_weight * compute_sample_weight(class_weight, y).astype(
+            X.dtype
+        )
+    if not sample_weight.sum() > 0:
+        raise ValueError(
+            "The sample weights (times class_weight) sum to 0; give some "
+            "samples a positive weight."
+        )
+    return sample_weight
 
-    ``-log_expit(s * z)`` with ``s = 2y - 1`` is ``-y log a - (1 - y) log(1 - a)``
-    written so that it never takes the log of 0.
-    """
-    signs = 2.0 * Y - 1.0
-    losses = -log_expit(signs * scores)
-    cost = sample_weight @ losses / weight_sum
-    if alpha:
-        cost = cost + 0.5 * alpha * np.einsum("kd,kd->k", coef, coef)
-    return cost
+
+def _encode_targets(y, estimator_name, dtype):
+    """Sorted classes and the one-vs-rest 0/1 targets, one column per neuron."""
+    classes, y_index = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"y contains only one class ({classes[0]!r}); "
+            f"{estimator_name} needs samples of at least 2 classes."
+        )
+    if classes.size == 2:
+        return classes, (y_index == 1).astype(dtype)[:, None]
+    return classes, (y_index[:, None] == np.arange(classes.size)).astype(dtype)
 
 
-def _gradient_descent(
-    X,
-    Y,
-    sample_weight,
-    *,
-    coef,
-    intercept,
-    learning_rate,
-    max_iter,
-    tol,
-    alpha,
-    fit_intercept,
-    verbose=0,
-):
-    """Full-batch gradient descent for ``K`` independent sigmoid neurons.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    Y : ndarray of shape (n_samples, K)
-        Targets in {0, 1}, one column per neuron (one-vs-rest).
-    sample_weight : ndarray of shape (n_samples,)
-        Non-negative weights; the cost is their weighted mean.
-    coef : ndarray of shape (K, n_features)
-        Starting weights; not modified.
-    intercept : ndarray of shape (K,)
-        Starting biases; not modified.
-    learning_rate, max_iter, tol, alpha, fit_intercept, verbose
-        As in :class:`SigmoidNeuronClassifier`.
-
-    Returns
-    -------
-    coef : ndarray of shape (K, n_features)
-    intercept : ndarray of shape (K,)
-    loss_curve : ndarray of shape (n_iter, K)
-        The cost of each neuron before each step.
-    n_iter : int
-        Number of steps taken.
-    converged : bool
-        Whether ``tol`` was reached (always False when ``tol`` is None).
-    """
-    dtype = X.dtype
-    coef = np.array(coef, dtype=dtype, order="C")
-    intercept = np.array(intercept, dtype=dtype)
-    Y = np.asarray(Y, dtype=dtype)
-    sample_weight = np.asarray(sample_weight, dtype=dtype)
-    weight_sum = sample_weight.sum()
-    unit_weights = bool(np.all(sample_weight == 1))
-    loss_curve = np.empty((max_iter, Y.shape[1]), dtype=np.float64)
-    converged = False
-    n_iter = 0
-    with np.errstate(over="ignore", under="ignore"):
-        for n_iter in range(1, max_iter + 1):
-            scores = X @ coef.T
-            scores += intercept
-            cost = _cost(scores, Y, sample_weight, weight_sum, coef, alpha)
-            if not np.all(np.isfinite(cost)):
-                raise ValueError(
-                    f"Gradient descent diverged at step {n_iter - 1} (cost "
-                    f"{cost.mean()}); lower learning_rate={learning_rate} or "
-                    f"alpha={alpha}, or scale X."
-                )
-            loss_curve[n_iter - 1] = cost
-            if verbose and (verbose > 1 or (n_iter - 1) % 100 == 0):
-                print(f"Cost after iteration {n_iter - 1}: {cost.mean():.6f}")
-            residual = expit(scores)
-            residual -= Y
-            if not unit_weights:
-                residual *= sample_weight[:, None]
-            # Divide after the product, as the reference does, to keep its iterates.
-            grad_coef = (residual.T @ X) / weight_sum
-            if alpha:
-                grad_coef += alpha * coef
-            coef -= learning_rate * grad_coef
-            if fit_intercept:
-                intercept -= learning_rate * (residual.sum(axis=0) / weight_sum)
-            if (
-                tol is not None
-                and n_iter > 1
-                and loss_curve[n_iter - 2].mean() - cost.mean() < tol
-            ):
-                converged = True
-                break
-    return coef, intercept, loss_curve[:n_iter], n_iter, converged
+def _initial_params(init, random_state, fit_intercept, n_neurons, n_features, dtype):
+    """Starting ``(coef, intercept)``: zeros, or small normal values."""
+    if init == "random":
+        rng = check_random_state(random_state)
+        coef = rng.normal(scale=0.01, size=(n_neurons, n_features))
+        intercept = rng.normal(scale=0.01, size=n_neurons)
+        if not fit_intercept:
+            intercept[:] = 0.0
+        return coef.astype(dtype), intercept.astype(dtype)
+    return np.zeros((n_neurons, n_features), dtype), np.zeros(n_neurons, dtype)
 
 
 class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
@@ -168,6 +112,21 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         If 1, print the cost every 100 steps (as "Cost after iteration i");
         if 2 or more, at every step.
 
+    solver : {"auto", "primal", "gram"}, default="auto"
+        How the steps are computed; all give the same iterates (to rounding).
+        "primal" updates the weights, reading ``X`` twice per step. "gram"
+        iterates in sample space: it computes ``X @ X.T`` once and then costs
+        ``O(n_samples^2)`` per step and neuron, which is much cheaper when
+        there are fewer samples than features (the cat images: 209 samples,
+        12,288 features). "auto" picks "gram" when ``2 * n_samples <=
+        n_features`` (``X @ X.T`` at most half the size of ``X``) and a rough
+        flop count favours it, "primal" otherwise. An expert setting; the
+        default is right almost always. Where the learning rate is so large
+        that the descent overshoots (the cost rises for a while; on the cat
+        images from about 0.01), any difference in rounding, between paths or
+        BLAS builds, grows along the way, and fits agree only to a few
+        percent.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -207,7 +166,9 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
     are ``dJ/dw = X.T @ (s * (a - y)) / sum(s) + alpha * w`` and
     ``dJ/db = sum(s * (a - y)) / sum(s)``; each step subtracts
     ``learning_rate`` times them. One neuron's cost is convex, so starting
-    from zeros is fine.
+    from zeros is fine. Every iterate is ``w_0`` times a decay factor plus a
+    combination ``X.T @ u`` of the samples, which is what ``solver="gram"``
+    iterates on.
 
     Examples
     --------
@@ -233,6 +194,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "solver": [StrOptions({"auto", "primal", "gram"})],
     }
 
     def __init__(
@@ -248,6 +210,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         warm_start=False,
         verbose=0,
+        solver="auto",
     ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -259,6 +222,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.verbose = verbose
+        self.solver = solver
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -282,15 +246,9 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(
-                f"y contains only one class ({classes[0]!r}); "
-                f"{type(self).__name__} needs samples of at least 2 classes."
-            )
-        sample_weight = self._effective_sample_weight(X, y, sample_weight)
-        Y = self._one_vs_rest_targets(y_index, classes.size, X.dtype)
-        coef, intercept = self._initial_params(classes, X.shape[1], X.dtype)
+        classes, Y = _encode_targets(y, type(self).__name__, X.dtype)
+        sample_weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
+        coef, intercept = self._initial_params(classes, Y.shape[1], X.shape[1], X.dtype)
 
         coef, intercept, loss_curve, n_iter, converged = _gradient_descent(
             X,
@@ -304,6 +262,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
             alpha=self.alpha,
             fit_intercept=self.fit_intercept,
             verbose=self.verbose,
+            solver=self.solver,
         )
         if self.tol is not None and not converged:
             warnings.warn(
@@ -320,29 +279,7 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = n_iter
         return self
 
-    def _effective_sample_weight(self, X, y, sample_weight):
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
-        if self.class_weight is not None:
-            sample_weight = sample_weight * compute_sample_weight(
-                self.class_weight, y
-            ).astype(X.dtype)
-        if not sample_weight.sum() > 0:
-            raise ValueError(
-                "The sample weights (times class_weight) sum to 0; give some "
-                "samples a positive weight."
-            )
-        return sample_weight
-
-    @staticmethod
-    def _one_vs_rest_targets(y_index, n_classes, dtype):
-        if n_classes == 2:
-            return (y_index == 1).astype(dtype)[:, None]
-        return (y_index[:, None] == np.arange(n_classes)).astype(dtype)
-
-    def _initial_params(self, classes, n_features, dtype):
-        n_neurons = 1 if classes.size == 2 else classes.size
+    def _initial_params(self, classes, n_neurons, n_features, dtype):
         if self.warm_start and hasattr(self, "coef_"):
             if not np.array_equal(self.classes_, classes):
                 raise ValueError(
@@ -351,14 +288,14 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
                     "Set warm_start=False to start afresh."
                 )
             return self.coef_, self.intercept_
-        if self.init == "random":
-            rng = check_random_state(self.random_state)
-            coef = rng.normal(scale=0.01, size=(n_neurons, n_features))
-            intercept = rng.normal(scale=0.01, size=n_neurons)
-            if not self.fit_intercept:
-                intercept[:] = 0.0
-            return coef.astype(dtype), intercept.astype(dtype)
-        return np.zeros((n_neurons, n_features), dtype), np.zeros(n_neurons, dtype)
+        return _initial_params(
+            self.init,
+            self.random_state,
+            self.fit_intercept,
+            n_neurons,
+            n_features,
+            dtype,
+        )
 
     def decision_function(self, X):
         """Scores ``X @ coef_.T + intercept_``, before the sigmoid.

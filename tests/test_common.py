@@ -4,7 +4,11 @@ import os
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    SigmoidNeuronClassifierCV,
+)
 
 
 def test_array_api_checks_are_enabled():
@@ -12,6 +16,8 @@ def test_array_api_checks_are_enabled():
     assert os.environ.get("SCIPY_ARRAY_API") == "1"
 
 
-@parametrize_with_checks([ImageFlattener(), SigmoidNeuronClassifier()])
+@parametrize_with_checks(
+    [ImageFlattener(), SigmoidNeuronClassifier(), SigmoidNeuronClassifierCV()]
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -1,6 +1,7 @@
 """SigmoidNeuronClassifier: the reference result, the solver's maths, the options."""
 
 import pickle
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
 from sklearn_catneuron._neuron import _cost, _gradient_descent
+from sklearn_catneuron._solvers import _choose_solver
 
 
 def reference_loop(X, y, learning_rate, n_steps):
@@ -371,3 +373,186 @@ def test_class_weights_zeroing_every_sample_raise(rng):
     clf = SigmoidNeuronClassifier(class_weight={0: 0.0, 1: 0.0})
     with pytest.raises(ValueError, match="sum to 0"):
         clf.fit(rng.normal(size=(10, 2)), np.arange(10) % 2)
+
+
+def assert_same_fit(gram, primal, rtol=1e-9):
+    """Same iterates: coef_, intercept_, loss_curve_ to rtol, n_iter_ exactly.
+
+    Weights that cross zero have no relative precision, so coef_ also gets an
+    absolute floor of 1e-12 times its largest entry (1e3 times below rtol).
+    """
+    assert gram.n_iter_ == primal.n_iter_
+    scale = np.abs(primal.coef_).max()
+    assert_allclose(gram.coef_, primal.coef_, rtol=rtol, atol=1e-12 * scale)
+    assert_allclose(gram.intercept_, primal.intercept_, rtol=rtol, atol=1e-300)
+    assert_allclose(gram.loss_curve_, primal.loss_curve_, rtol=rtol)
+
+
+def fit_both(X, y, sample_weight=None, **params):
+    fits = [
+        SigmoidNeuronClassifier(solver=solver, **params).fit(X, y, sample_weight)
+        for solver in ("gram", "primal")
+    ]
+    return fits
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # the reference run, all 2000 steps
+        {"max_iter": 300, "alpha": 0.05, "init": "random", "random_state": 0,
+         "class_weight": "balanced"},
+        {"max_iter": 300, "fit_intercept": False, "tol": 1e-3, "learning_rate": 0.02},
+    ],
+)  # fmt: skip
+def test_gram_and_primal_paths_agree_on_cat_data(catvnoncat, params):
+    X_train, y_train, X_test, _ = catvnoncat
+    X = ImageFlattener().fit_transform(X_train)
+    gram, primal = fit_both(X, y_train, **params)
+    assert_same_fit(gram, primal)
+    X_test = ImageFlattener().fit_transform(X_test)
+    assert_array_equal(gram.predict(X_test), primal.predict(X_test))
+    if "tol" in params:
+        assert gram.n_iter_ < 300
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "n_samples, n_features, n_classes",
+    [(20, 50, 2), (30, 100, 3), (60, 10, 4), (15, 15, 2)],
+)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"alpha": 0.3},
+        {"alpha": 0.1, "init": "random", "random_state": 3, "fit_intercept": False},
+        {"class_weight": "balanced", "tol": 1e-4},
+        {"alpha": 0.01, "tol": 1e-3, "init": "random", "random_state": 0},
+    ],
+)
+def test_gram_and_primal_paths_agree_on_random_shapes(
+    n_samples, n_features, n_classes, params, rng
+):
+    X = rng.normal(size=(n_samples, n_features))
+    y = np.arange(n_samples) % n_classes
+    sample_weight = rng.integers(0, 4, size=n_samples).astype(float)
+    sample_weight[:n_classes] = 1.0  # every class keeps some weight
+    gram, primal = fit_both(
+        X, y, sample_weight, learning_rate=0.05, max_iter=150, **params
+    )
+    assert_same_fit(gram, primal)
+    assert gram.coef_.shape == (1 if n_classes == 2 else n_classes, n_features)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_gram_path_warm_starts_exactly(n_classes, rng):
+    X = rng.normal(size=(25, 80))
+    y = np.arange(25) % n_classes
+    sample_weight = rng.random(25) + 0.5
+    params = {"learning_rate": 0.05, "alpha": 0.2}
+    once = SigmoidNeuronClassifier(solver="primal", max_iter=100, **params)
+    once.fit(X, y, sample_weight)
+    for solver in ("gram", "primal"):
+        chunks = SigmoidNeuronClassifier(
+            solver=solver, max_iter=25, warm_start=True, **params
+        )
+        curve = np.concatenate(
+            [chunks.fit(X, y, sample_weight).loss_curve_ for _ in range(4)]
+        )
+        assert_allclose(chunks.coef_, once.coef_, rtol=1e-9, atol=1e-12)
+        assert_allclose(chunks.intercept_, once.intercept_, rtol=1e-9)
+        assert_allclose(curve, once.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e4])
+@pytest.mark.parametrize("init", ["zeros", "random"])
+def test_gram_path_at_any_feature_scale(scale, init, rng):
+    # Without penalty the bias rides in G + 1, unless the samples are so small
+    # that the 1 would swamp G (then it is updated apart, as with a penalty).
+    X = scale * rng.normal(size=(30, 60))
+    y = (X[:, 0] > 0).astype(int)
+    # A rate stable for the bias (curvature 1/4) and for the weights.
+    learning_rate = min(1.0, 0.05 / scale**2)
+    gram, primal = fit_both(
+        X, y, learning_rate=learning_rate, max_iter=100, init=init, random_state=0
+    )
+    assert_same_fit(gram, primal)
+
+
+def test_gram_path_detects_divergence_at_the_same_step(rng):
+    X = rng.normal(size=(20, 40))
+    y = np.arange(20) % 2
+    messages = []
+    for solver in ("gram", "primal"):
+        clf = SigmoidNeuronClassifier(
+            learning_rate=100.0, alpha=1.0, max_iter=2000, solver=solver
+        )
+        with pytest.raises(ValueError, match="diverged at step") as error:
+            clf.fit(X, y)
+        messages.append(str(error.value).split(" (cost")[0])
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(
+    "shape, max_iter, expected",
+    [
+        ((209, 12288, 1), 2000, "gram"),  # the cat data
+        ((209, 12288, 1), 100, "gram"),  # the command line's chunks
+        ((6144, 12288, 1), 2000, "gram"),
+        ((6145, 12288, 1), 2000, "primal"),  # G more than half of X
+        ((50000, 12288, 1), 2000, "primal"),
+        ((209, 12288, 1), 1, "primal"),  # one step: G costs more than it saves
+        ((209, 12288, 8 * 5), 2000, "gram"),  # the CV: rates x folds columns
+        ((100, 5, 3), 2000, "primal"),
+    ],
+)
+def test_auto_solver_follows_the_shapes(shape, max_iter, expected):
+    n_samples, n_features, n_columns = shape
+    assert (
+        _choose_solver("auto", n_samples, n_features, n_columns, max_iter) == expected
+    )
+    assert _choose_solver("primal", *shape, max_iter) == "primal"
+
+
+def test_invalid_solver_raises():
+    with pytest.raises(ValueError, match="'solver' parameter.*'gram'"):
+        SigmoidNeuronClassifier(solver="dual").fit([[0.0], [1.0]], [0, 1])
+
+
+def fit_peak_bytes(estimator, X, y):
+    """Peak memory allocated (tracemalloc, numpy included) while fitting.
+
+    A first fit, untraced, keeps one-off allocations (lazy imports, caches)
+    out of the measure.
+    """
+    clone(estimator).fit(X, y)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        estimator.fit(X, y)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("solver", ["gram", "primal"])
+def test_float32_fit_makes_no_copy_of_x(solver, rng):
+    X = rng.random((300, 4000), dtype=np.float32)
+    y = np.arange(300) % 3
+    clf = SigmoidNeuronClassifier(solver=solver, max_iter=5)
+    # An upcast (or any copy) of X would allocate at least X.nbytes.
+    assert fit_peak_bytes(clf, X, y) < 0.5 * X.nbytes
+    assert clf.coef_.dtype == clf.intercept_.dtype == np.float32
+    assert clf.decision_function(X).dtype == np.float32
+    clf64 = SigmoidNeuronClassifier(solver=solver, max_iter=5).fit(X.astype(float), y)
+    assert_allclose(clf.coef_, clf64.coef_, rtol=1e-4, atol=1e-7)
+
+
+def test_float32_images_stay_float32_through_the_pipeline(rng):
+    images = rng.integers(0, 256, size=(200, 32, 32, 3)).astype(np.float32)
+    y = np.arange(200) % 2
+    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=20))
+    # One float32 copy of X (the flattened, scaled images) and small change.
+    assert fit_peak_bytes(model, images, y) < 1.5 * images.nbytes
+    assert model[-1].coef_.dtype == np.float32
+    assert model.predict_proba(images).dtype == np.float32

@@ -12,6 +12,7 @@ def test_public_names():
         "CostCurveDisplay",
         "ImageFlattener",
         "SigmoidNeuronClassifier",
+        "SigmoidNeuronClassifierCV",
         "__version__",
         "plot_image_grid",
     ]

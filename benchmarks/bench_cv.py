@@ -1,0 +1,137 @@
+"""Benchmark 3: ``SigmoidNeuronClassifierCV`` against ``GridSearchCV(n_jobs=1)``.
+
+8 learning rates x 5 stratified folds on the cat / non-cat images, both behind
+``ImageFlattener`` in a pipeline, both refitting the best rate on all the
+data. Checks they choose the same rate and counts the identical fold scores.
+
+Goal (issue 4): at least 10x faster, same chosen rate.
+
+``--pre-issue-baseline`` adds GridSearchCV over ``solver="primal"``, the
+neuron as it was before the Gram path (slow: about 30 s a repetition);
+``--float32`` runs every contender on float32 images.
+
+    python benchmarks/bench_cv.py [--repeats 3] [--data DIR]
+                                  [--pre-issue-baseline] [--float32]
+"""
+
+import numpy as np
+from _bench import (
+    add_data_option,
+    alternate,
+    load_catvnoncat,
+    machine_report,
+    median,
+    parser,
+    print_load,
+    print_times,
+    ratio_line,
+)
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    SigmoidNeuronClassifierCV,
+)
+
+RATES = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]
+
+
+def main(argv=None):
+    p = parser(__doc__.splitlines()[0])
+    p.set_defaults(repeats=3)
+    add_data_option(p)
+    p.add_argument("--pre-issue-baseline", action="store_true")
+    p.add_argument("--float32", action="store_true")
+    args = p.parse_args(argv)
+    X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
+    if args.float32:
+        X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
+    machine_report()
+    print(f"images: {X_train.dtype}")
+    cv = StratifiedKFold(5)
+    print(f"grid: {len(RATES)} learning rates {RATES} x {cv.get_n_splits()} folds")
+
+    models = {}
+
+    def fit_cv():
+        model = make_pipeline(
+            ImageFlattener(), SigmoidNeuronClassifierCV(learning_rates=RATES, cv=cv)
+        )
+        models["cv"] = model.fit(X_train, y_train)
+
+    def fit_grid():
+        search = GridSearchCV(
+            make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
+            {"sigmoidneuronclassifier__learning_rate": RATES},
+            cv=cv,
+            n_jobs=1,
+        )
+        models["grid"] = search.fit(X_train, y_train)
+
+    def fit_grid_primal():
+        search = GridSearchCV(
+            make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(solver="primal")),
+            {"sigmoidneuronclassifier__learning_rate": RATES},
+            cv=cv,
+            n_jobs=1,
+        )
+        models["grid primal"] = search.fit(X_train, y_train)
+
+    contenders = {
+        "SigmoidNeuronClassifierCV": fit_cv,
+        "GridSearchCV(n_jobs=1)": fit_grid,
+    }
+    if args.pre_issue_baseline:
+        contenders["GridSearchCV(n_jobs=1), solver='primal'"] = fit_grid_primal
+    times = alternate(contenders, args.repeats)
+    print("\ntimes (search and refit, preprocessing included):")
+    print_times(times)
+
+    ours, search = models["cv"][-1], models["grid"]
+    chosen = search.best_params_["sigmoidneuronclassifier__learning_rate"]
+    theirs = np.array([search.cv_results_[f"split{k}_test_score"] for k in range(5)])
+    same_scores = int(np.sum(ours.scores_ == theirs))
+    print("\nsame result?")
+    print(
+        f"  chosen learning rate: ours {ours.learning_rate_}, GridSearchCV "
+        f"{chosen} ({'same' if ours.learning_rate_ == chosen else 'DIFFERENT'})"
+    )
+    differ = sorted({RATES[j] for j in np.nonzero(ours.scores_ != theirs)[1]})
+    print(
+        f"  identical fold scores: {same_scores} of {theirs.size}"
+        + (f" (the others at learning rates {differ})" if differ else "")
+    )
+    print(
+        "  mean validation accuracy per rate: "
+        + ", ".join(f"{s:.4f}" for s in ours.cv_results_["mean_test_score"])
+    )
+    print(
+        f"  test accuracy of the refitted model: ours "
+        f"{models['cv'].score(X_test, y_test):.4f}, GridSearchCV "
+        f"{search.score(X_test, y_test):.4f}"
+    )
+    print("\nratio (GridSearchCV time / our time, medians of the same run):")
+    ours_time = median(times["SigmoidNeuronClassifierCV"])
+    ratio_line(
+        "SigmoidNeuronClassifierCV vs GridSearchCV",
+        median(times["GridSearchCV(n_jobs=1)"]),
+        ours_time,
+        goal=10,
+    )
+    if args.pre_issue_baseline:
+        ratio_line(
+            "SigmoidNeuronClassifierCV vs GridSearchCV over solver='primal'",
+            median(times["GridSearchCV(n_jobs=1), solver='primal'"]),
+            ours_time,
+        )
+        primal = models["grid primal"].best_params_
+        print(
+            f"  (chosen rate there: {primal['sigmoidneuronclassifier__learning_rate']})"
+        )
+    print_load("load average at end")
+
+
+if __name__ == "__main__":
+    main()

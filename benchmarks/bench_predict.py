@@ -1,0 +1,110 @@
+"""Benchmark 5: ``predict_proba`` throughput on 10,000 images.
+
+A neuron fitted on generated 64x64x3 images scores 10,000 more: in one call
+on the flattened float matrix (float64 and float32), through the pipeline from
+uint8 images, and image by image in a Python loop; against the floor of one
+BLAS product ``X @ coef_.T`` (one read of ``X``).
+
+    python benchmarks/bench_predict.py [--repeats 5] [--n-images 10000]
+"""
+
+import numpy as np
+from _bench import (
+    alternate,
+    machine_report,
+    median,
+    parser,
+    print_load,
+    print_times,
+    ratio_line,
+)
+from sklearn import config_context
+from sklearn.pipeline import make_pipeline
+
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+
+
+def predict_assume_finite(neuron, X):
+    """predict_proba without scikit-learn's scan of X for NaN and inf."""
+    with config_context(assume_finite=True):
+        return neuron.predict_proba(X)
+
+
+def main(argv=None):
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--n-images", type=int, default=10000)
+    args = p.parse_args(argv)
+    machine_report()
+    n = args.n_images
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, size=(500, 64, 64, 3), dtype=np.uint8)
+    model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=50))
+    model.fit(train, np.arange(500) % 2)
+    neuron = model[-1]
+    images = rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
+    X = model[0].transform(images)
+    X32 = X.astype(np.float32)
+    neuron32 = SigmoidNeuronClassifier(max_iter=50).fit(
+        model[0].transform(train).astype(np.float32), np.arange(500) % 2
+    )
+    loop_images = min(n, 2000)  # the loop is timed on fewer images, per image
+    print(f"{n} images of 64x64x3; the per-image loop runs on {loop_images}")
+
+    out = {}
+    coef_t = np.ascontiguousarray(neuron.coef_.T)
+    contenders = {
+        "predict_proba(X), float64": lambda: out.update(p64=neuron.predict_proba(X)),
+        "predict_proba(X), assume_finite": lambda: predict_assume_finite(neuron, X),
+        "predict_proba(X), float32": lambda: out.update(
+            p32=neuron32.predict_proba(X32)
+        ),
+        "pipeline.predict_proba(uint8 images)": lambda: out.update(
+            pipe=model.predict_proba(images)
+        ),
+        "loop: predict_proba(X[i:i+1])": lambda: out.update(
+            loop=np.vstack(
+                [neuron.predict_proba(X[i : i + 1]) for i in range(loop_images)]
+            )
+        ),
+        "floor: X @ coef_.T": lambda: X @ coef_t,
+    }
+    times = alternate(contenders, args.repeats)
+    print("\ntimes:")
+    print_times(times)
+    per_image = {name: median(t) / n for name, t in times.items()}
+    per_image["loop: predict_proba(X[i:i+1])"] = (
+        median(times["loop: predict_proba(X[i:i+1])"]) / loop_images
+    )
+    print("\nthroughput (images per second):")
+    for name, seconds in per_image.items():
+        print(f"  {name:<40} {1 / seconds:>12,.0f}")
+    assert np.allclose(out["loop"], out["p64"][:loop_images], rtol=1e-12)
+    assert np.array_equal(out["pipe"], out["p64"])
+    print("  (the loop and the pipeline give the same probabilities as one call)")
+
+    print("\nratios (same run):")
+    one_call = per_image["predict_proba(X), float64"]
+    ratio_line(
+        "one call vs per-image loop", per_image["loop: predict_proba(X[i:i+1])"],
+        one_call,
+    )  # fmt: skip
+    print(
+        f"one call / floor (X @ coef_.T): "
+        f"{one_call / per_image['floor: X @ coef_.T']:.2f}x the floor's time"
+    )
+    floor = per_image["floor: X @ coef_.T"]
+    assume_finite = per_image["predict_proba(X), assume_finite"]
+    print(
+        f"one call with assume_finite=True / floor: {assume_finite / floor:.2f}x"
+        " (the rest of the gap is scikit-learn's NaN/inf scan of X)"
+    )
+    ratio_line("float32 vs float64", one_call, per_image["predict_proba(X), float32"])
+    print(
+        f"pipeline from uint8 / one call on float X: "
+        f"{per_image['pipeline.predict_proba(uint8 images)'] / one_call:.2f}x"
+    )
+    print_load("load average at end")
+
+
+if __name__ == "__main__":
+    main()
