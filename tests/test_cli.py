@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 from _files import PNG_SIGNATURE, code_running_pickle
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.pipeline import make_pipeline
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__, cli
@@ -105,9 +105,10 @@ def test_train_reproduces_the_reference(
     assert model.get_params(deep=True).keys() == reference.get_params().keys()
     assert model[-1].get_params() == reference[-1].get_params()
     assert model[-1].n_iter_ == 2000
-    assert_array_equal(model[-1].coef_, reference[-1].coef_)
-    assert_array_equal(model[-1].intercept_, reference[-1].intercept_)
-    assert_array_equal(model[-1].loss_curve_, reference[-1].loss_curve_)
+    # Chunks restart the Gram path from coef_: the same iterates up to rounding.
+    assert_allclose(model[-1].coef_, reference[-1].coef_, rtol=1e-9, atol=1e-15)
+    assert_allclose(model[-1].intercept_, reference[-1].intercept_, rtol=1e-9)
+    assert_allclose(model[-1].loss_curve_, reference[-1].loss_curve_, rtol=1e-12)
     assert_array_equal(np.round(model[-1].loss_curve_[::100], 6), reference_costs)
     assert np.sum(model.predict(X_test) == y_test) == 35
 
@@ -117,19 +118,19 @@ def test_chunked_training_has_the_iterates_of_one_fit(catvnoncat):
     chunked = _fit_with_progress(
         X_train,
         y_train,
-        learning_rate=0.01,
+        learning_rate=0.005,
         max_iter=250,  # two full chunks and a half one
         show_progress=False,
         desc="test",
     )
     one_fit = make_pipeline(
-        ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.01, max_iter=250)
+        ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.005, max_iter=250)
     ).fit(X_train, y_train)
     assert chunked[-1].get_params() == one_fit[-1].get_params()
     assert chunked[-1].n_iter_ == 250
-    assert_array_equal(chunked[-1].loss_curve_, one_fit[-1].loss_curve_)
-    assert_array_equal(chunked[-1].coef_, one_fit[-1].coef_)
-    assert_array_equal(chunked[-1].intercept_, one_fit[-1].intercept_)
+    assert_allclose(chunked[-1].loss_curve_, one_fit[-1].loss_curve_, rtol=1e-12)
+    assert_allclose(chunked[-1].coef_, one_fit[-1].coef_, rtol=1e-9, atol=1e-15)
+    assert_allclose(chunked[-1].intercept_, one_fit[-1].intercept_, rtol=1e-9)
 
 
 class FakeTerminal(io.StringIO):
