@@ -152,7 +152,7 @@ class _GramState:
     Every iterate is ``w_t = c_t w_0 + X^T u_t`` with ``u_t`` in sample space
     (``n`` values per neuron), so a step only needs ``G = X X^T``; ``coef`` is
     formed once, in :meth:`result`. Steps take ``z / 2`` and the residual
-    ``2 (sigmoid(z) - y) = tanh(z / 2) - (2 y - 1)``. Without penalty
+    ``2 (sigmoid(z) - y) = 2 expit(z) - 1 - (2 y - 1)``. Without penalty
     (``c_t = 1``) the bias is the weight of a constant feature,
     ``b_t = b_0 + sum(u_t)``, so it is folded into the Gram matrix
     (``(G + 1) / 2``, unless the samples' squared norms are below 1e-3 on
@@ -171,8 +171,7 @@ class _GramState:
         self.intercept = np.array(intercept, dtype=dtype)
         n_columns = len(self.intercept)
         # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
-        # loop passes 2 r (from tanh, which is vectorised, unlike expit), hence
-        # the 1/2.
+        # loop passes 2 r (it works on z / 2, see half_scores), hence the 1/2.
         self.shrink = 1 - lr * alpha if alpha else None
         self.step_weight = 0.5 * lr / weights.sum
         if weights.as_columns() is not None:
@@ -207,7 +206,7 @@ class _GramState:
             self.gram *= self.v_scale[:, 0]
 
     def half_scores(self, out):
-        """``z / 2``, which the tanh form of the sigmoid takes."""
+        """``z / 2``: halving ``G`` once makes the bias folding exact and cheap."""
         if self.folded:
             half = np.dot(self.gram, self.u, out)
             if self.offset is not None:
@@ -524,7 +523,7 @@ def _batched_gradient_descent(
 
     # Scores (z / 2 on the Gram path) of the current step, into `out`.
     scores_of = state.half_scores if gram_path else state.scores
-    step_with, tanh = state.step, np.tanh  # local names: this loop is hot
+    step_with = state.step  # a local name: this loop is hot
     every_step = loss_every == 1
     # A diverging model may run on with infinities until its costs are checked.
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
@@ -544,8 +543,11 @@ def _batched_gradient_descent(
                         scores = scores_of(history[0])
             else:
                 scores = scores_of(residual)
-            if gram_path:  # 2 (sigmoid(z) - y) = tanh(z / 2) - (2 y - 1)
-                tanh(scores, residual)
+            if gram_path:  # 2 (sigmoid(z) - y) = 2 sigmoid(2 (z / 2)) - 1 - (2 y - 1)
+                np.multiply(scores, 2.0, out=residual)
+                expit(residual, out=residual)
+                residual *= 2.0
+                residual -= 1.0
                 residual -= signs
             else:
                 expit(scores, residual)
