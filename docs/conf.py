@@ -59,6 +59,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinxarg.ext",
 ]
 
 templates_path = ["_templates"]
@@ -69,7 +70,10 @@ default_role = "literal"
 # inventories are not fetched: the build works offline) are let through.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(sklearn|numpy|np|scipy|matplotlib|h5py|pandas)(\..*)?"),
+    (
+        r"py:.*",
+        r"(sklearn|numpy|np|scipy|matplotlib|h5py|pandas|joblib|argparse)(\..*)?",
+    ),
 ]
 
 # -- autodoc, autosummary, numpydoc ----------------------------------------------
@@ -79,8 +83,21 @@ autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-# Fail the build on docstring faults in our own public API.
-numpydoc_validation_checks = {"GL01", "GL02", "GL03", "GL05", "PR01", "PR02", "PR10"}
+# Fail the build on docstring faults in our own public API, and on any public
+# class, method or function without a Returns (RT01), See Also (SA01) or
+# Examples (EX01) section.
+numpydoc_validation_checks = {
+    "GL01",
+    "GL02",
+    "GL03",
+    "GL05",
+    "PR01",
+    "PR02",
+    "PR10",
+    "RT01",
+    "SA01",
+    "EX01",
+}
 numpydoc_validation_exclude = {
     # Methods scikit-learn's mixins give us: their docstrings are sklearn's.
     r"\.(get|set)_params$",
@@ -91,6 +108,35 @@ numpydoc_validation_exclude = {
     r"\.score$",
     r"\.__init__$",
 }
+
+
+def _inherited_from_our_classes():
+    """For each public class, the public methods it inherits from another one.
+
+    The class pages document a class's own methods and link these to the page
+    of the class that defines them (``SigmoidNeuronClassifierCV.predict`` is
+    ``SigmoidNeuronClassifier.predict``); methods from scikit-learn's base
+    classes are only named.
+    """
+    public = {
+        name: obj
+        for name, obj in vars(sklearn_catneuron).items()
+        if name in sklearn_catneuron.__all__ and isinstance(obj, type)
+    }
+    inherited = {}
+    for name, cls in public.items():
+        found = {}
+        for attr in dir(cls):
+            if attr.startswith("_") or attr in vars(cls):
+                continue
+            owner = next(base for base in cls.__mro__ if attr in vars(base))
+            if public.get(owner.__name__) is owner:
+                found[attr] = f"sklearn_catneuron.{owner.__name__}"
+        inherited[name] = found
+    return inherited
+
+
+autosummary_context = {"inherited_from_ours": _inherited_from_our_classes()}
 
 # -- matplotlib's plot directive: figures drawn at build time -------------------
 

@@ -155,6 +155,8 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
     See Also
     --------
     ImageFlattener : Flatten and scale images before this classifier.
+    SigmoidNeuronClassifierCV : The learning rate chosen by cross-validation.
+    CostCurveDisplay : Plot ``loss_curve_``.
     sklearn.linear_model.LogisticRegression : The same model fitted by
         second-order solvers.
 
@@ -243,6 +245,50 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : SigmoidNeuronClassifier
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is out of its range (scikit-learn's
+            ``InvalidParameterError``, which is also a ``TypeError``); if ``X``
+            or ``y`` is not valid input (NaN or inf, strings, complex, not 2-D,
+            no samples or no features, lengths that differ); if ``y`` holds a
+            single class or continuous values; if ``sample_weight`` is
+            negative, NaN, of the wrong length or sums to 0 (times
+            ``class_weight``); if ``class_weight`` names a class not in ``y``;
+            if ``warm_start`` meets other classes than the previous fit; or if
+            the descent diverges (the cost stops being finite: lower
+            ``learning_rate`` or scale ``X``).
+        TypeError
+            If ``X`` is a sparse matrix.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If ``tol`` is set and not reached within ``max_iter`` steps.
+
+        See Also
+        --------
+        predict : Predict classes with the fitted neuron(s).
+        SigmoidNeuronClassifierCV.fit : Fit with the learning rate chosen by
+            cross-validation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> y = np.array([0, 0, 1, 1])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=100)
+        >>> clf.fit(X, y).n_iter_, clf.loss_curve_.shape
+        (100, (100,))
+        >>> print(f"{clf.loss_curve_[0]:.4f} -> {clf.loss_curve_[-1]:.4f}")
+        0.6931 -> 0.1135
+
+        With ``tol`` the descent stops once a step lowers the cost by less:
+
+        >>> clf.set_params(max_iter=5000, tol=1e-4).fit(X, y).n_iter_
+        342
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
@@ -309,6 +355,27 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             For two classes, positive scores favour ``classes_[1]``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The scores through the sigmoid, as probabilities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> clf.decision_function([[0.1, 0.0], [0.9, 0.9]]).round(2)
+        array([-5.83,  5.98])
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -328,6 +395,31 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
             For two classes, ``classes_[1]`` where the probability exceeds 0.5.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The probability of each class.
+        decision_function : The scores the prediction is based on.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.1, 0.9]])
+        >>> y = ["ant", "bee", "cat", "cat"]  # three classes: one-vs-rest
+        >>> clf = SigmoidNeuronClassifier(learning_rate=1.0, max_iter=500).fit(X, y)
+        >>> clf.predict([[0.9, 0.1], [0.2, 0.8]])
+        array(['bee', 'cat'], dtype='<U3')
+        >>> clf.coef_.shape
+        (3, 2)
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -347,6 +439,35 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``. With more than two classes the
             one-vs-rest sigmoids are normalised to sum to one.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The same, without the logarithm.
+
+        Notes
+        -----
+        Computed with :func:`scipy.special.log_expit`, so it is finite even
+        where a probability rounds to 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> log_proba = clf.predict_log_proba([[0.1, 0.0], [-100.0, -100.0]])
+        >>> np.exp(log_proba).sum(axis=1)
+        array([1., 1.])
+        >>> float(log_proba[1, 1].round())  # exp() of it rounds to 0; it is finite
+        -1406.0
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -366,6 +487,29 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; each row sums to one.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict : The most probable class.
+        predict_log_proba : The logarithm of these probabilities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> clf.predict_proba([[0.1, 0.0], [0.9, 0.9]]).round(3)
+        array([[0.997, 0.003],
+               [0.003, 0.997]])
         """
         return np.exp(self.predict_log_proba(X))
 

@@ -153,13 +153,13 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         Steps of the refit; with ``refit=False``, of each fold's model at the
         best learning rate.
 
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (`n_iter_`,)
         The refit's cost before each step (only with ``refit=True``).
 
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``; only when ``X`` has string
         feature names.
 
@@ -167,6 +167,8 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
     --------
     SigmoidNeuronClassifier : The neuron with a fixed learning rate.
     sklearn.model_selection.GridSearchCV : The general search this one matches.
+    sklearn.linear_model.LogisticRegressionCV : The same idea for
+        scikit-learn's logistic regression.
 
     Notes
     -----
@@ -266,6 +268,47 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         -------
         self : SigmoidNeuronClassifierCV
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For the bad parameters and inputs that
+            :meth:`SigmoidNeuronClassifier.fit` refuses; if ``learning_rates``
+            is empty or holds a value that is not a positive finite number; if
+            a training fold holds a single class, or its sample weights sum to
+            0; if the descent diverges for every learning rate; or, with
+            ``refit=False``, if some training folds lack a class.
+        TypeError
+            If ``X`` is a sparse matrix.
+
+        Warns
+        -----
+        UserWarning
+            If the descent diverges for some learning rates in some folds
+            (their mean scores are NaN and rank last).
+        ConvergenceWarning
+            If ``tol`` is set and the refit does not reach it.
+
+        See Also
+        --------
+        SigmoidNeuronClassifier.fit : Fit with one given learning rate.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifierCV
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(60, 3))
+        >>> y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+        >>> clf = SigmoidNeuronClassifierCV(
+        ...     learning_rates=[0.01, 0.1, 1.0], cv=3, max_iter=100
+        ... ).fit(X, y)
+        >>> clf.cv_results_["mean_test_score"].round(3)
+        array([0.983, 0.967, 0.983])
+        >>> clf.learning_rate_  # ties go to the first, as in GridSearchCV
+        0.01
+        >>> clf.n_iter_, clf.loss_curve_.shape  # the refit on all 60 samples
+        (100, (100,))
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)

@@ -107,6 +107,34 @@ class CostCurveDisplay:
         -------
         display : CostCurveDisplay
             Object that stores the computed values and the artists.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed; the message names the extra.
+        ValueError
+            If ``loss_curve`` is not a non-empty 1-D array of numbers.
+
+        See Also
+        --------
+        CostCurveDisplay.from_estimator : Plot the curve of a fitted estimator.
+
+        Examples
+        --------
+        Draw the curves of two runs on one axes:
+
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> from sklearn_catneuron import CostCurveDisplay
+        >>> fig, ax = plt.subplots()
+        >>> slow = CostCurveDisplay(loss_curve=[0.69, 0.6, 0.55], name="slow")
+        >>> fast = CostCurveDisplay(loss_curve=[0.69, 0.4, 0.3], name="fast")
+        >>> slow.plot(ax=ax).ax_ is fast.plot(ax=ax, linestyle="--").ax_
+        True
+        >>> [text.get_text() for text in ax.get_legend().get_texts()]
+        ['slow', 'fast']
+        >>> plt.close(fig)
         """
         if ax is None:
             ax = _new_axes("CostCurveDisplay.plot")
@@ -153,6 +181,39 @@ class CostCurveDisplay:
         -------
         display : CostCurveDisplay
             Object that stores the computed values and the artists.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed; the message names the extra.
+        NotFittedError
+            If the estimator (or the pipeline's last step) is not fitted.
+        ValueError
+            If the estimator has no ``loss_curve_``.
+
+        See Also
+        --------
+        CostCurveDisplay.plot : Draw a curve given as an array.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn_catneuron import (
+        ...     CostCurveDisplay, ImageFlattener, SigmoidNeuronClassifier
+        ... )
+        >>> images = np.zeros((4, 2, 2, 3), dtype=np.uint8)
+        >>> images[2:] = 255  # two white pictures of class 1
+        >>> model = make_pipeline(
+        ...     ImageFlattener(), SigmoidNeuronClassifier(max_iter=30)
+        ... ).fit(images, [0, 0, 1, 1])
+        >>> display = CostCurveDisplay.from_estimator(model, color="black")
+        >>> display.line_.get_label(), len(display.line_.get_xdata())
+        ('SigmoidNeuronClassifier', 30)
+        >>> plt.close(display.figure_)
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
         final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
@@ -211,9 +272,20 @@ def plot_image_grid(
     fig : matplotlib Figure
         The figure; ``fig.axes`` holds one axes per cell, row by row.
 
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed; the message names the extra.
+    ValueError
+        If ``images`` is not a non-empty array of images of finite values in
+        [0, 1] or [0, 255]; if ``y_true`` or ``y_pred`` has not one label per
+        image, or, with ``target_names``, holds labels that are not class
+        indices; or if ``ncols`` is not a positive integer.
+
     See Also
     --------
     CostCurveDisplay : The cost curve of gradient descent.
+    ImageFlattener.inverse_transform : Turn flattened rows back into images.
 
     Examples
     --------

@@ -93,6 +93,31 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         -------
         self : ImageFlattener
             The fitted transformer.
+
+        Raises
+        ------
+        ValueError
+            If ``max_value`` is not a positive finite number (scikit-learn's
+            ``InvalidParameterError``, also a ``TypeError``), or ``X`` is not
+            numeric, has NaN or inf values, pixel values below 0 or above
+            ``max_value`` (the message counts them), no samples, or 1 or more
+            than 4 dimensions.
+        TypeError
+            If ``X`` holds booleans (or is sparse).
+
+        See Also
+        --------
+        transform : Flatten and scale images of the fitted shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import ImageFlattener
+        >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+        >>> ImageFlattener().fit(images).image_shape_
+        (2, 2, 3)
+        >>> ImageFlattener().fit(images[..., 0]).image_shape_  # grayscale
+        (2, 2)
         """
         self._flatten(X, reset=True)
         return self
@@ -110,6 +135,32 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         -------
         X_flat : ndarray of shape (n_samples, `n_features_in_`)
             Values in [0, 1]; float32 for float32 input, float64 otherwise.
+
+        Raises
+        ------
+        NotFittedError
+            If the transformer is not fitted yet.
+        ValueError
+            If the images have another shape than in ``fit``, or values that
+            ``fit`` would refuse (NaN, inf, below 0, above ``max_value``).
+
+        See Also
+        --------
+        inverse_transform : Turn the rows back into images.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import ImageFlattener
+        >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+        >>> flattener = ImageFlattener().fit(images)
+        >>> flattener.transform(images)[0, :4].round(4)
+        array([0.    , 0.0039, 0.0078, 0.0118])
+        >>> flattener.transform(np.zeros((1, 3, 3, 3)))
+        Traceback (most recent call last):
+            ...
+        ValueError: Image shape (3, 3, 3) does not match the fitted shape (2, 2, 3); \
+resize the images.
         """
         check_is_fitted(self)
         X = self._flatten(X, reset=False)
@@ -129,6 +180,29 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         images : ndarray of shape (n_samples, `*image_shape_`)
             Values in [0, ``max_value``] (floats; use ``np.rint(...).astype(
             np.uint8)`` for 8-bit pictures).
+
+        Raises
+        ------
+        NotFittedError
+            If the transformer is not fitted yet.
+        ValueError
+            If ``X`` is not 2-D numeric input or has another number of columns
+            than ``n_features_in_``.
+
+        See Also
+        --------
+        transform : The flattening this undoes.
+        plot_image_grid : Show the resulting images.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import ImageFlattener
+        >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+        >>> flattener = ImageFlattener().fit(images)
+        >>> back = flattener.inverse_transform(flattener.transform(images))
+        >>> back.shape, bool(np.array_equal(back, images))
+        ((2, 2, 2, 3), True)
         """
         check_is_fitted(self)
         X = check_array(X, dtype=[np.float64, np.float32])
@@ -154,6 +228,27 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
             ``pixel_r{row}_c{column}_ch{channel}`` for colour images,
             ``pixel_r{row}_c{column}`` for grayscale ones, the input names for
             flat input.
+
+        Raises
+        ------
+        NotFittedError
+            If the transformer is not fitted yet.
+        ValueError
+            If ``input_features`` is given for images, or does not match the
+            flat input seen in ``fit``.
+
+        See Also
+        --------
+        transform : The output these names describe.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import ImageFlattener
+        >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+        >>> ImageFlattener().fit(images[..., 0]).get_feature_names_out()
+        array(['pixel_r0_c0', 'pixel_r0_c1', 'pixel_r1_c0', 'pixel_r1_c1'],
+              dtype=object)
         """
         check_is_fitted(self)
         if len(self.image_shape_) == 1:

@@ -78,6 +78,10 @@ def build_parser():
         The parser, with one subcommand each for ``train``, ``predict`` and
         ``sweep``.
 
+    See Also
+    --------
+    main : Parse the arguments and run the command.
+
     Examples
     --------
     >>> from sklearn_catneuron.cli import build_parser
@@ -245,7 +249,28 @@ def main(argv=None):
     status : int
         0 on success; 2 on a usage error or any problem the user can fix
         (missing data, bad image, bad model file, existing output), after one
-        line on stderr.
+        line on stderr; 130 when interrupted.
+
+    See Also
+    --------
+    build_parser : The parser, with every option.
+
+    Examples
+    --------
+    The console script ``catneuron`` calls this function; it can also be
+    called from Python. Problems are reported on stderr, not raised:
+
+    >>> import contextlib
+    >>> import io
+    >>> from sklearn_catneuron.cli import main
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr):
+    ...     status = main(["train", "--learning-rate", "-1"])
+    >>> status
+    2
+    >>> print(stderr.getvalue().strip())
+    catneuron train: error: argument --learning-rate: must be a positive number, \
+got '-1' (see 'catneuron train --help')
     """
     parser = build_parser()
     try:

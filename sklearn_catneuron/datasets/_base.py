@@ -55,6 +55,10 @@ def get_data_home(data_home=None):
         or it may not be written. The message names the folder and where its
         name came from.
 
+    See Also
+    --------
+    fetch_catvnoncat : Load the cat / non-cat images from this folder.
+
     Examples
     --------
     >>> import os

@@ -180,6 +180,12 @@ def fetch_catvnoncat(
         A ``NotADirectoryError`` or ``PermissionError`` if ``data_home`` cannot
         be created or written to (see :func:`get_data_home`).
 
+    See Also
+    --------
+    get_data_home : The folder the files are read from.
+    sklearn_catneuron.ImageFlattener : Flatten and scale the images for the
+        neuron.
+
     Notes
     -----
     Every file is checked against its SHA-256 each time it is loaded (about
