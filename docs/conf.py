@@ -65,6 +65,9 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 default_role = "literal"
+# Curly quotes, but no dashes: "--data-home" in the generated command line
+# reference must stay two hyphens.
+smartquotes_action = "qe"
 
 # Every cross-reference must resolve; only names from other packages (whose
 # inventories are not fetched: the build works offline) are let through.
