@@ -113,33 +113,41 @@ numpydoc_validation_exclude = {
 }
 
 
-def _inherited_from_our_classes():
-    """For each public class, the public methods it inherits from another one.
+def _where_our_methods_are_documented():
+    """For each public class, where each of its public methods of ours is shown.
 
-    The class pages document a class's own methods and link these to the page
-    of the class that defines them (``SigmoidNeuronClassifierCV.predict`` is
-    ``SigmoidNeuronClassifier.predict``); methods from scikit-learn's base
-    classes are only named.
+    ``{class name: {method: page}}``: the page is ``""`` when the class's own
+    page documents the method (it defines it, or inherits it from a private
+    class of this package, such as the prediction mixin), else the dotted name
+    of the public class that does. Methods from scikit-learn's base classes are
+    left out: the class pages only name them, as scikit-learn documents them.
     """
     public = {
-        name: obj
+        obj
         for name, obj in vars(sklearn_catneuron).items()
         if name in sklearn_catneuron.__all__ and isinstance(obj, type)
     }
-    inherited = {}
-    for name, cls in public.items():
-        found = {}
+    where = {}
+    for cls in public:
+        pages = {}
         for attr in dir(cls):
-            if attr.startswith("_") or attr in vars(cls):
+            if attr.startswith("_"):
                 continue
             owner = next(base for base in cls.__mro__ if attr in vars(base))
-            if public.get(owner.__name__) is owner:
-                found[attr] = f"sklearn_catneuron.{owner.__name__}"
-        inherited[name] = found
-    return inherited
+            if not owner.__module__.startswith("sklearn_catneuron"):
+                continue
+            if owner not in public:  # a private base: its most basic public heir
+                owner = next(
+                    base
+                    for base in reversed(cls.__mro__)
+                    if base in public and issubclass(base, owner)
+                )
+            pages[attr] = "" if owner is cls else f"sklearn_catneuron.{owner.__name__}"
+        where[cls.__name__] = pages
+    return where
 
 
-autosummary_context = {"inherited_from_ours": _inherited_from_our_classes()}
+autosummary_context = {"documented_at": _where_our_methods_are_documented()}
 
 # -- matplotlib's plot directive: figures drawn at build time -------------------
 

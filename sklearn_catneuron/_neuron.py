@@ -1,6 +1,7 @@
 """The sigmoid neuron: a from-scratch gradient-descent solver and its estimator."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,13 +11,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
+from sklearn_catneuron._dask import (
+    dask_gradient_descent,
+    is_dask_array,
+    map_rows,
+    validate_dask_data,
+)
 from sklearn_catneuron._solvers import _cost, _gradient_descent  # noqa: F401
 
 __all__ = ["SigmoidNeuronClassifier"]
@@ -64,7 +71,208 @@ def _initial_params(init, random_state, fit_intercept, n_neurons, n_features, dt
     return np.zeros((n_neurons, n_features), dtype), np.zeros(n_neurons, dtype)
 
 
-class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
+class _SigmoidNeuronPredictMixin:
+    """Prediction from fitted ``coef_``, ``intercept_`` and ``classes_``.
+
+    Shared by :class:`SigmoidNeuronClassifier` and
+    :class:`SigmoidNeuronClassifierCV`, which differ only in how they fit.
+    """
+
+    def decision_function(self, X):
+        """Scores ``X @ coef_.T + intercept_``, before the sigmoid.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, positive scores favour ``classes_[1]``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The scores through the sigmoid, as probabilities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> clf.decision_function([[0.1, 0.0], [0.9, 0.9]]).round(2)
+        array([-5.83,  5.98])
+        """
+        check_is_fitted(self)
+        if is_dask_array(X):
+            X = validate_dask_data(self, X, reset=False)
+            n_outputs = None if len(self.intercept_) == 1 else len(self.intercept_)
+            return map_rows(self.decision_function, X, n_outputs, X.dtype)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        scores = X @ self.coef_.T
+        scores += self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predict the class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            For two classes, ``classes_[1]`` where the probability exceeds 0.5.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The probability of each class.
+        decision_function : The scores the prediction is based on.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.1, 0.9]])
+        >>> y = ["ant", "bee", "cat", "cat"]  # three classes: one-vs-rest
+        >>> clf = SigmoidNeuronClassifier(learning_rate=1.0, max_iter=500).fit(X, y)
+        >>> clf.predict([[0.9, 0.1], [0.2, 0.8]])
+        array(['bee', 'cat'], dtype='<U3')
+        >>> clf.coef_.shape
+        (3, 2)
+        """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            X = validate_dask_data(self, X, reset=False)
+            return map_rows(self.predict, X, None, self.classes_.dtype)
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.intp)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``. With more than two classes the
+            one-vs-rest sigmoids are normalised to sum to one.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict_proba : The same, without the logarithm.
+
+        Notes
+        -----
+        Computed with :func:`scipy.special.log_expit`, so it is finite even
+        where a probability rounds to 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> log_proba = clf.predict_log_proba([[0.1, 0.0], [-100.0, -100.0]])
+        >>> np.exp(log_proba).sum(axis=1)
+        array([1., 1.])
+        >>> float(log_proba[1, 1].round())  # exp() of it rounds to 0; it is finite
+        -1406.0
+        """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            X = validate_dask_data(self, X, reset=False)
+            return map_rows(self.predict_log_proba, X, len(self.classes_), X.dtype)
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        log_sigmoids = log_expit(scores)
+        return log_sigmoids - logsumexp(log_sigmoids, axis=1, keepdims=True)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; each row sums to one.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted yet.
+        ValueError
+            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
+            another number of features than in ``fit``.
+
+        See Also
+        --------
+        predict : The most probable class.
+        predict_log_proba : The logarithm of these probabilities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
+        >>> clf.predict_proba([[0.1, 0.0], [0.9, 0.9]]).round(3)
+        array([[0.997, 0.003],
+               [0.003, 0.997]])
+        """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            X = validate_dask_data(self, X, reset=False)
+            return map_rows(self.predict_proba, X, len(self.classes_), X.dtype)
+        return np.exp(self.predict_log_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class SigmoidNeuronClassifier(
+    _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
+):
     """A single sigmoid neuron trained by full-batch gradient descent.
 
     The logistic unit of the classic "neural network from scratch" cat
@@ -290,13 +498,18 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         >>> clf.set_params(max_iter=5000, tol=1e-4).fit(X, y).n_iter_
         342
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        if is_dask_array(X):
+            X, y = validate_dask_data(self, X, y, reset=True)
+            descend = dask_gradient_descent
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            descend = partial(_gradient_descent, solver=self.solver)
         check_classification_targets(y)
         classes, Y = _encode_targets(y, type(self).__name__, X.dtype)
         sample_weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
         coef, intercept = self._initial_params(classes, Y.shape[1], X.shape[1], X.dtype)
 
-        coef, intercept, loss_curve, n_iter, converged = _gradient_descent(
+        coef, intercept, loss_curve, n_iter, converged = descend(
             X,
             Y,
             sample_weight,
@@ -308,7 +521,6 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
             alpha=self.alpha,
             fit_intercept=self.fit_intercept,
             verbose=self.verbose,
-            solver=self.solver,
         )
         if self.tol is not None and not converged:
             warnings.warn(
@@ -323,6 +535,138 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept
         self.loss_curve_ = loss_curve.mean(axis=1)
         self.n_iter_ = n_iter
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Take one gradient-descent step on a batch (mini-batch descent).
+
+        The first call fixes ``classes_`` (from ``classes``, required then) and
+        ``n_features_in_``, and starts from ``init``; each call then takes one
+        step of ``learning_rate`` on the batch's mean cost (with ``alpha``,
+        ``fit_intercept`` and a dict ``class_weight`` as in ``fit``), appends
+        the batch cost before the step to ``loss_curve_`` and adds 1 to
+        ``n_iter_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+
+        y : array-like of shape (n_samples,)
+            Its labels, all among ``classes``.
+
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole data set; required on the first call,
+            ignored (but checked) later.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's samples.
+
+        Returns
+        -------
+        self : SigmoidNeuronClassifier
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``classes`` is missing on the first call or differs later, if
+            ``y`` has a label outside ``classes_``, or with
+            ``class_weight="balanced"`` (not defined for one batch).
+
+        See Also
+        --------
+        fit : Full-batch descent on all the data at once.
+
+        Examples
+        --------
+        Two mini-batches of two samples, one step each, for 50 passes:
+
+        >>> import numpy as np
+        >>> from sklearn_catneuron import SigmoidNeuronClassifier
+        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
+        >>> y = np.array([0, 0, 1, 1])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5)
+        >>> for _ in range(50):
+        ...     for batch in ([0, 2], [1, 3]):
+        ...         clf = clf.partial_fit(X[batch], y[batch], classes=[0, 1])
+        >>> clf.n_iter_, clf.loss_curve_.shape
+        (100, (100,))
+        >>> clf.predict([[0.1, 0.0], [0.9, 0.9]])
+        array([0, 1])
+        """
+        first_call = not hasattr(self, "coef_")
+        if classes is not None:
+            classes = unique_labels(classes)
+        if first_call and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the "
+                "list of every label of the whole data set."
+            )
+        if not first_call:
+            if classes is not None and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes.tolist()} is not the same as on the first "
+                    f"call to partial_fit ({self.classes_.tolist()})."
+                )
+            classes = self.classes_
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the whole data set, so partial_fit "
+                "cannot use it; pass a dict of class weights instead."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                f"classes={classes.tolist()} has only one class; "
+                f"{type(self).__name__} needs at least 2."
+            )
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], reset=first_call
+        )
+        check_classification_targets(y)
+        unknown = np.setdiff1d(y, classes)
+        if unknown.size:
+            raise ValueError(
+                f"y has labels {unknown.tolist()} that are not in classes="
+                f"{classes.tolist()} given on the first call to partial_fit."
+            )
+        y_index = np.searchsorted(classes, y)
+        n_neurons = 1 if len(classes) == 2 else len(classes)
+        if n_neurons == 1:
+            Y = (y_index == 1).astype(X.dtype)[:, None]
+        else:
+            Y = (y_index[:, None] == np.arange(n_neurons)).astype(X.dtype)
+        sample_weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
+        if first_call:
+            self.classes_ = classes
+            self.coef_, self.intercept_ = _initial_params(
+                self.init,
+                self.random_state,
+                self.fit_intercept,
+                n_neurons,
+                X.shape[1],
+                X.dtype,
+            )
+            self.loss_curve_ = np.empty(0)
+            self.n_iter_ = 0
+        coef, intercept, loss_curve, _, _ = _gradient_descent(
+            X,
+            Y,
+            sample_weight,
+            coef=self.coef_.astype(X.dtype, copy=False),
+            intercept=self.intercept_.astype(X.dtype, copy=False),
+            learning_rate=self.learning_rate,
+            max_iter=1,
+            tol=None,
+            alpha=self.alpha,
+            fit_intercept=self.fit_intercept,
+            verbose=0,
+            solver="primal",
+        )
+        self.coef_, self.intercept_ = coef, intercept
+        self.loss_curve_ = np.concatenate([self.loss_curve_, loss_curve.mean(axis=1)])
+        self.n_iter_ += 1
         return self
 
     def _initial_params(self, classes, n_neurons, n_features, dtype):
@@ -342,178 +686,3 @@ class SigmoidNeuronClassifier(ClassifierMixin, BaseEstimator):
             n_features,
             dtype,
         )
-
-    def decision_function(self, X):
-        """Scores ``X @ coef_.T + intercept_``, before the sigmoid.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, positive scores favour ``classes_[1]``.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted yet.
-        ValueError
-            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
-            another number of features than in ``fit``.
-
-        See Also
-        --------
-        predict_proba : The scores through the sigmoid, as probabilities.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn_catneuron import SigmoidNeuronClassifier
-        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
-        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
-        >>> clf.decision_function([[0.1, 0.0], [0.9, 0.9]]).round(2)
-        array([-5.83,  5.98])
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        scores = X @ self.coef_.T
-        scores += self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Predict the class of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            For two classes, ``classes_[1]`` where the probability exceeds 0.5.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted yet.
-        ValueError
-            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
-            another number of features than in ``fit``.
-
-        See Also
-        --------
-        predict_proba : The probability of each class.
-        decision_function : The scores the prediction is based on.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn_catneuron import SigmoidNeuronClassifier
-        >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.1, 0.9]])
-        >>> y = ["ant", "bee", "cat", "cat"]  # three classes: one-vs-rest
-        >>> clf = SigmoidNeuronClassifier(learning_rate=1.0, max_iter=500).fit(X, y)
-        >>> clf.predict([[0.9, 0.1], [0.2, 0.8]])
-        array(['bee', 'cat'], dtype='<U3')
-        >>> clf.coef_.shape
-        (3, 2)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(np.intp)]
-        return self.classes_[scores.argmax(axis=1)]
-
-    def predict_log_proba(self, X):
-        """Log of the class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``. With more than two classes the
-            one-vs-rest sigmoids are normalised to sum to one.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted yet.
-        ValueError
-            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
-            another number of features than in ``fit``.
-
-        See Also
-        --------
-        predict_proba : The same, without the logarithm.
-
-        Notes
-        -----
-        Computed with :func:`scipy.special.log_expit`, so it is finite even
-        where a probability rounds to 0.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn_catneuron import SigmoidNeuronClassifier
-        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
-        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
-        >>> log_proba = clf.predict_log_proba([[0.1, 0.0], [-100.0, -100.0]])
-        >>> np.exp(log_proba).sum(axis=1)
-        array([1., 1.])
-        >>> float(log_proba[1, 1].round())  # exp() of it rounds to 0; it is finite
-        -1406.0
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return np.column_stack([log_expit(-scores), log_expit(scores)])
-        log_sigmoids = log_expit(scores)
-        return log_sigmoids - logsumexp(log_sigmoids, axis=1, keepdims=True)
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; each row sums to one.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted yet.
-        ValueError
-            If ``X`` is not valid input (NaN or inf, not 2-D, ...) or has
-            another number of features than in ``fit``.
-
-        See Also
-        --------
-        predict : The most probable class.
-        predict_log_proba : The logarithm of these probabilities.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn_catneuron import SigmoidNeuronClassifier
-        >>> X = np.array([[0.0, 0.1], [0.2, 0.1], [0.9, 0.8], [1.0, 0.7]])
-        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5).fit(X, [0, 0, 1, 1])
-        >>> clf.predict_proba([[0.1, 0.0], [0.9, 0.9]]).round(3)
-        array([[0.997, 0.003],
-               [0.003, 0.997]])
-        """
-        return np.exp(self.predict_log_proba(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags

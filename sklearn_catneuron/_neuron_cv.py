@@ -8,7 +8,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from scipy.stats import rankdata
 from sklearn import config_context
-from sklearn.base import _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
@@ -23,6 +23,7 @@ from sklearn_catneuron._neuron import (
     _effective_sample_weight,
     _encode_targets,
     _initial_params,
+    _SigmoidNeuronPredictMixin,
 )
 from sklearn_catneuron._solvers import (
     DIVERGED,
@@ -48,7 +49,9 @@ _NEURON_PARAMS = (
 _NEURON_CONSTRAINTS = SigmoidNeuronClassifier._parameter_constraints
 
 
-class SigmoidNeuronClassifierCV(SigmoidNeuronClassifier):
+class SigmoidNeuronClassifierCV(
+    _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
+):
     """Sigmoid neuron(s) whose learning rate is chosen by cross-validation.
 
     In the manner of :class:`sklearn.linear_model.LogisticRegressionCV`: for

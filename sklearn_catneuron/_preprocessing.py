@@ -6,11 +6,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
+    _check_feature_names,
     _check_feature_names_in,
     check_array,
     check_is_fitted,
     validate_data,
 )
+
+from sklearn_catneuron._dask import flatten_images, is_dask_array
 
 __all__ = ["ImageFlattener"]
 
@@ -119,7 +122,10 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         >>> ImageFlattener().fit(images[..., 0]).image_shape_  # grayscale
         (2, 2)
         """
-        self._flatten(X, reset=True)
+        if is_dask_array(X):
+            self._check_dask_images(X, reset=True)
+        else:
+            self._flatten(X, reset=True)
         return self
 
     def transform(self, X):
@@ -163,6 +169,9 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
 resize the images.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            self._check_dask_images(X, reset=False)
+            return flatten_images(X, self.max_value)
         X = self._flatten(X, reset=False)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         return np.divide(X, self.max_value, dtype=dtype)
@@ -300,6 +309,25 @@ resize the images.
             self.image_shape_ = image_shape or (X.shape[1],)
         self._check_values(X)
         return X
+
+    def _check_dask_images(self, X, *, reset):
+        """Shape checks for a Dask array; values are checked chunk by chunk."""
+        if not 2 <= X.ndim <= 4:
+            raise ValueError(
+                f"X has {X.ndim} dimensions (shape {X.shape}); {type(self).__name__} "
+                "expects images shaped (n_samples, height, width[, channels]) or "
+                "flat rows (n_samples, n_features)."
+            )
+        image_shape = tuple(int(size) for size in X.shape[1:])
+        if reset:
+            self.image_shape_ = image_shape
+            self.n_features_in_ = int(np.prod(image_shape))
+            _check_feature_names(self, X, reset=True)
+        elif image_shape not in (self.image_shape_, (self.n_features_in_,)):
+            raise ValueError(
+                f"Image shape {image_shape} does not match the fitted shape "
+                f"{self.image_shape_}; resize the images."
+            )
 
     def _check_values(self, X):
         n_nan = int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0

@@ -31,6 +31,14 @@ def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
     return cost
 
 
+def _divergence_error(step, cost, learning_rate, alpha):
+    """The error raised when the cost stops being finite at ``step``."""
+    return ValueError(
+        f"Gradient descent diverged at step {step} (cost {np.mean(cost)}); lower "
+        f"learning_rate={learning_rate} or alpha={alpha}, or scale X."
+    )
+
+
 def _choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     """Resolve ``solver="auto"`` from the shapes with a rough cost count.
 
@@ -352,11 +360,7 @@ def _gradient_descent(
         gram=gram,
     )
     if status[0] == DIVERGED:
-        raise ValueError(
-            f"Gradient descent diverged at step {n_iters[0] - 1} (cost "
-            f"{curves[0][-1].mean()}); lower learning_rate={learning_rate} or "
-            f"alpha={alpha}, or scale X."
-        )
+        raise _divergence_error(n_iters[0] - 1, curves[0][-1], learning_rate, alpha)
     return coefs[0], intercepts[0], curves[0], int(n_iters[0]), status[0] == CONVERGED
 
 

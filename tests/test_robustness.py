@@ -13,7 +13,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    SigmoidNeuronClassifierCV,
+)
 
 PROPERTY_SETTINGS = settings(
     max_examples=60,
@@ -182,3 +186,20 @@ def test_grid_search_in_loky_workers_equals_one_process(catvnoncat):
     assert_array_equal(best_two.coef_, best_one.coef_)
     assert_array_equal(best_two.loss_curve_, best_one.loss_curve_)
     assert_array_equal(two.predict_proba(X_test), one.predict_proba(X_test))
+
+
+def test_neuron_cv_in_loky_workers_equals_one_process(catvnoncat):
+    X_train, y_train, X_test, _ = catvnoncat
+    X = X_train.reshape(len(X_train), -1) / 255.0
+    models = {}
+    for n_jobs in (1, 2):
+        with parallel_backend("loky"):
+            models[n_jobs] = SigmoidNeuronClassifierCV(
+                learning_rates=[0.001, 0.005], cv=3, max_iter=100, n_jobs=n_jobs
+            ).fit(X, y_train)
+    one, two = models[1], models[2]
+    assert two.learning_rate_ == one.learning_rate_
+    assert_array_equal(two.scores_, one.scores_)
+    assert_array_equal(two.coef_, one.coef_)
+    X_new = X_test.reshape(len(X_test), -1) / 255.0
+    assert_array_equal(two.predict_proba(X_new), one.predict_proba(X_new))

@@ -1,0 +1,241 @@
+"""Dask arrays: lazy image flattening and chunk-wise gradient passes.
+
+Nothing here imports dask at module import time: the package must stay light
+without the ``[distributed]`` extra.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+
+def is_dask_array(X):
+    """Whether ``X`` is a ``dask.array.Array``, without importing dask."""
+    cls = type(X)
+    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
+
+
+def _check_block_values(block, max_value):
+    """The value checks of ImageFlattener, on one chunk."""
+    if block.dtype.kind == "f":
+        n_nan = int(np.count_nonzero(np.isnan(block)))
+        n_inf = int(np.count_nonzero(np.isinf(block)))
+        if n_nan or n_inf:
+            raise ValueError(
+                f"X contains {n_nan} NaN and {n_inf} infinite (inf) values in one "
+                "chunk; replace or drop those images first."
+            )
+    n_low = int(np.count_nonzero(block < 0))
+    n_high = int(np.count_nonzero(block > max_value))
+    if n_low or n_high:
+        what = "Negative values in data" if n_low else "Values above max_value"
+        raise ValueError(
+            f"{what} passed to ImageFlattener: {n_low} values below 0 and "
+            f"{n_high} above max_value={max_value} in one chunk. Pixels must lie "
+            f"in [0, {max_value}]; set max_value to the images' range."
+        )
+
+
+def _flatten_block(block, max_value, dtype):
+    _check_block_values(block, max_value)
+    return np.divide(block.reshape(block.shape[0], -1), max_value, dtype=dtype)
+
+
+def flatten_images(X, max_value):
+    """Lazily flatten and scale a Dask array of images, one row chunk at a time.
+
+    Values are checked chunk by chunk when the result is computed.
+    """
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    n_features = int(np.prod(X.shape[1:]))
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    return X.map_blocks(
+        _flatten_block,
+        max_value,
+        dtype,
+        dtype=dtype,
+        chunks=(X.chunks[0], (n_features,)),
+        drop_axis=tuple(range(2, X.ndim)),
+        meta=np.empty((0, 0), dtype=dtype),
+    )
+
+
+def validate_dask_data(estimator, X, y=None, *, reset):
+    """``validate_data`` for a Dask ``X``: checks that need no pass over the data.
+
+    ``X`` stays lazy (cast to float64 unless float32); ``y``, ``n_samples``
+    labels, is computed into memory. NaN and infinity in ``X`` are caught by the
+    first gradient pass.
+    """
+    from sklearn.utils.validation import (
+        _check_feature_names,
+        check_array,
+        check_consistent_length,
+        column_or_1d,
+    )
+
+    name = type(estimator).__name__
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D Dask array, got {X.ndim}D with shape {X.shape}; "
+            f"flatten images first (e.g. with ImageFlattener) before {name}."
+        )
+    n_samples, n_features = X.shape
+    if np.isnan(n_samples):
+        raise ValueError(
+            "X has unknown chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    if n_samples < 1 or n_features < 1:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) and {n_features} feature(s) "
+            f"(shape={X.shape}) while a minimum of 1 is required by {name}."
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} needs a real numeric Dask array, got dtype {X.dtype}."
+        )
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    _check_feature_names(estimator, X, reset=reset)
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    if y is None:
+        return X
+    if is_dask_array(y):
+        y = y.compute()
+    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    return X, y
+
+
+def _block_gradient(X_block, Y_block, weight_block, coef, intercept, check_finite):
+    """Weighted cost sums, ``r.T @ X`` and residual sums of one chunk."""
+    if check_finite and not np.isfinite(X_block).all():
+        raise ValueError(
+            "Input X contains NaN or infinity; drop or impute those samples "
+            "before fitting."
+        )
+    scores = X_block @ coef.T
+    scores += intercept
+    cost_sum = weight_block @ -log_expit((2.0 * Y_block - 1.0) * scores)
+    residual = expit(scores)
+    residual -= Y_block
+    residual *= weight_block[:, None]
+    return cost_sum, residual.T @ X_block, residual.sum(axis=0)
+
+
+def _add(left, right):
+    return tuple(a + b for a, b in zip(left, right, strict=True))
+
+
+class ChunkedGradient:
+    """One full-batch pass over a row-chunked Dask array per call.
+
+    Each call builds a small graph, one task per row chunk plus a binary tree
+    of additions, and computes it on the active scheduler (a
+    ``dask.distributed`` client when one is active). The data is never gathered
+    into one process; only ``K * (n_features + 2)`` numbers come back.
+    """
+
+    def __init__(self, X, Y, sample_weight):
+        X = X.rechunk({1: -1})
+        bounds = np.cumsum((0, *X.chunks[0]))
+        self._blocks = [
+            (block, Y[start:stop], sample_weight[start:stop])
+            for block, start, stop in zip(
+                X.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True
+            )
+        ]
+
+    def __call__(self, coef, intercept, *, check_finite=False):
+        import dask
+
+        partials = [
+            dask.delayed(_block_gradient, nout=3)(
+                block, Y, w, coef, intercept, check_finite
+            )
+            for block, Y, w in self._blocks
+        ]
+        while len(partials) > 1:
+            pairs = zip(partials[::2], partials[1::2], strict=False)
+            merged = [dask.delayed(_add, nout=3)(a, b) for a, b in pairs]
+            partials = merged + ([partials[-1]] if len(partials) % 2 else [])
+        (total,) = dask.compute(partials[0])
+        return total
+
+
+def dask_gradient_descent(
+    X,
+    Y,
+    sample_weight,
+    *,
+    coef,
+    intercept,
+    learning_rate,
+    max_iter,
+    tol,
+    alpha,
+    fit_intercept,
+    verbose=0,
+):
+    """The primal full-batch descent of ``_gradient_descent`` on a Dask ``X``.
+
+    Same parameters and returns; each step is one :class:`ChunkedGradient`
+    pass (the cost before the step comes from the same pass).
+    """
+    from sklearn_catneuron._solvers import _divergence_error
+
+    dtype = X.dtype
+    gradient = ChunkedGradient(
+        X, np.asarray(Y, dtype), np.asarray(sample_weight, dtype)
+    )
+    weight_sum = np.asarray(sample_weight, dtype).sum()
+    coef = np.array(coef, dtype=dtype, order="C")
+    intercept = np.array(intercept, dtype=dtype)
+    loss_curve = np.empty((max_iter, len(intercept)), dtype=np.float64)
+    converged = False
+    for n_iter in range(1, max_iter + 1):
+        cost_sum, grad, residual_sum = gradient(
+            coef, intercept, check_finite=n_iter == 1
+        )
+        cost = cost_sum / weight_sum
+        if alpha:
+            cost = cost + 0.5 * alpha * np.einsum("kd,kd->k", coef, coef)
+        if not np.isfinite(cost).all():
+            raise _divergence_error(n_iter - 1, cost, learning_rate, alpha)
+        loss_curve[n_iter - 1] = cost
+        if verbose and (verbose > 1 or (n_iter - 1) % 100 == 0):
+            print(f"Cost after iteration {n_iter - 1}: {cost.mean():.6f}")
+        grad /= weight_sum
+        if alpha:
+            grad += alpha * coef
+        coef -= learning_rate * grad
+        if fit_intercept:
+            intercept -= learning_rate * (residual_sum / weight_sum)
+        if tol is not None and n_iter > 1:
+            if loss_curve[n_iter - 2].mean() - cost.mean() < tol:
+                converged = True
+                break
+    return coef, intercept, loss_curve[:n_iter], n_iter, converged
+
+
+def map_rows(method, X, n_outputs, dtype):
+    """Apply a fitted estimator's ``method`` to each row chunk of a Dask ``X``.
+
+    ``n_outputs`` is the number of output columns, or None for a 1-D result.
+    """
+    X = X.rechunk({1: -1})
+    if n_outputs is None:
+        return X.map_blocks(
+            method, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1,
+            meta=np.empty((0,), dtype=dtype),
+        )  # fmt: skip
+    return X.map_blocks(
+        method, dtype=dtype, chunks=(X.chunks[0], (n_outputs,)),
+        meta=np.empty((0, 0), dtype=dtype),
+    )  # fmt: skip
