@@ -586,7 +586,7 @@ def _link_new(tmp_name, path):
         os.link(tmp_name, path)  # atomic, and fails if path exists
     except FileExistsError:
         raise exists from None
-    except (OSError, NotImplementedError, AttributeError):  # no hard links here
+    except (OSError, AttributeError):  # no hard links on this file system or OS
         if path.exists():
             raise exists from None
         os.replace(tmp_name, path)
