@@ -114,9 +114,8 @@ class _SigmoidNeuronPredictMixin:
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            X = validate_dask_data(self, X, reset=False)
             n_outputs = None if len(self.intercept_) == 1 else len(self.intercept_)
-            return map_rows(self.decision_function, X, n_outputs, X.dtype)
+            return self._map_dask_rows(self.decision_function, X, n_outputs)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         scores = X @ self.coef_.T
         scores += self.intercept_
@@ -161,9 +160,7 @@ class _SigmoidNeuronPredictMixin:
         (3, 2)
         """
         if is_dask_array(X):
-            check_is_fitted(self)
-            X = validate_dask_data(self, X, reset=False)
-            return map_rows(self.predict, X, None, self.classes_.dtype)
+            return self._map_dask_rows(self.predict, X, None, self.classes_.dtype)
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(np.intp)]
@@ -213,9 +210,7 @@ class _SigmoidNeuronPredictMixin:
         -1406.0
         """
         if is_dask_array(X):
-            check_is_fitted(self)
-            X = validate_dask_data(self, X, reset=False)
-            return map_rows(self.predict_log_proba, X, len(self.classes_), X.dtype)
+            return self._map_dask_rows(self.predict_log_proba, X, len(self.classes_))
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
@@ -259,10 +254,14 @@ class _SigmoidNeuronPredictMixin:
                [0.003, 0.997]])
         """
         if is_dask_array(X):
-            check_is_fitted(self)
-            X = validate_dask_data(self, X, reset=False)
-            return map_rows(self.predict_proba, X, len(self.classes_), X.dtype)
+            return self._map_dask_rows(self.predict_proba, X, len(self.classes_))
         return np.exp(self.predict_log_proba(X))
+
+    def _map_dask_rows(self, method, X, n_outputs, dtype=None):
+        """``method`` on each row chunk of a Dask ``X``, lazily (a Dask array)."""
+        check_is_fitted(self)
+        X = validate_dask_data(self, X, reset=False)
+        return map_rows(method, X, n_outputs, X.dtype if dtype is None else dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
