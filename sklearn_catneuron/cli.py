@@ -411,10 +411,12 @@ def _sweep(args):
 def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
     """Fit ImageFlattener + SigmoidNeuronClassifier, showing a progress bar.
 
-    The neuron is trained ``_CHUNK_STEPS`` steps at a time with
-    ``warm_start=True``. Gradient descent carries nothing between steps but the
-    weights and the bias, so the iterates, and the concatenated cost curve,
-    are exactly those of one ``max_iter``-step fit; the returned pipeline looks
+    With a progress bar the neuron is trained ``_CHUNK_STEPS`` steps at a time
+    with ``warm_start=True``; without one, in one go (each chunk repeats the
+    fit's set-up, such as the Gram matrix). Gradient descent carries nothing
+    between steps but the weights and the bias, so the iterates, and the
+    concatenated cost curve, are those of one ``max_iter``-step fit (to
+    rounding); the returned pipeline looks
     like one (``max_iter=max_iter``, ``warm_start=False``, ``n_iter_``,
     ``loss_curve_`` of all steps).
     """
@@ -426,6 +428,7 @@ def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
     flattener = ImageFlattener()
     X_flat = flattener.fit_transform(X)
     neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, warm_start=True)
+    chunk_steps = _CHUNK_STEPS if show_progress else max_iter
     curves, done = [], 0
     with tqdm(
         total=max_iter,
@@ -435,7 +438,7 @@ def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
         disable=not show_progress,
     ) as bar:
         while done < max_iter:
-            steps = min(_CHUNK_STEPS, max_iter - done)
+            steps = min(chunk_steps, max_iter - done)
             try:
                 neuron.set_params(max_iter=steps).fit(X_flat, y)
             except ValueError as exc:

@@ -113,16 +113,17 @@ def test_train_reproduces_the_reference(
     assert np.sum(model.predict(X_test) == y_test) == 35
 
 
-def test_chunked_training_has_the_iterates_of_one_fit(catvnoncat):
+def test_chunked_training_has_the_iterates_of_one_fit(catvnoncat, capsys):
     X_train, y_train, _, _ = catvnoncat
     chunked = _fit_with_progress(
         X_train,
         y_train,
         learning_rate=0.005,
-        max_iter=250,  # two full chunks and a half one
-        show_progress=False,
+        max_iter=250,  # two full chunks and a half one (chunks need the bar)
+        show_progress=True,
         desc="test",
     )
+    assert "250/250" in capsys.readouterr().err
     one_fit = make_pipeline(
         ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.005, max_iter=250)
     ).fit(X_train, y_train)
