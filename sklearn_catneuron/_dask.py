@@ -1,4 +1,4 @@
-"""Dask arrays: lazy image flattening and chunk-wise gradient passes.
+"""Dask arrays: validation, chunk-wise gradient passes and row-wise prediction.
 
 Nothing here imports dask at module import time: the package must stay light
 without the ``[distributed]`` extra.
@@ -12,51 +12,6 @@ def is_dask_array(X):
     """Whether ``X`` is a ``dask.array.Array``, without importing dask."""
     cls = type(X)
     return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
-
-
-def _check_block_values(block, max_value):
-    """The value checks of ImageFlattener, on one chunk."""
-    if block.dtype.kind == "f":
-        n_nan = int(np.count_nonzero(np.isnan(block)))
-        n_inf = int(np.count_nonzero(np.isinf(block)))
-        if n_nan or n_inf:
-            raise ValueError(
-                f"X contains {n_nan} NaN and {n_inf} infinite (inf) values in one "
-                "chunk; replace or drop those images first."
-            )
-    n_low = int(np.count_nonzero(block < 0))
-    n_high = int(np.count_nonzero(block > max_value))
-    if n_low or n_high:
-        what = "Negative values in data" if n_low else "Values above max_value"
-        raise ValueError(
-            f"{what} passed to ImageFlattener: {n_low} values below 0 and "
-            f"{n_high} above max_value={max_value} in one chunk. Pixels must lie "
-            f"in [0, {max_value}]; set max_value to the images' range."
-        )
-
-
-def _flatten_block(block, max_value, dtype):
-    _check_block_values(block, max_value)
-    return np.divide(block.reshape(block.shape[0], -1), max_value, dtype=dtype)
-
-
-def flatten_images(X, max_value):
-    """Lazily flatten and scale a Dask array of images, one row chunk at a time.
-
-    Values are checked chunk by chunk when the result is computed.
-    """
-    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    n_features = int(np.prod(X.shape[1:]))
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    return X.map_blocks(
-        _flatten_block,
-        max_value,
-        dtype,
-        dtype=dtype,
-        chunks=(X.chunks[0], (n_features,)),
-        drop_axis=tuple(range(2, X.ndim)),
-        meta=np.empty((0, 0), dtype=dtype),
-    )
 
 
 def validate_dask_data(estimator, X, y=None, *, reset):

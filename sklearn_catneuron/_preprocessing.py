@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklearn_catneuron._dask import flatten_images, is_dask_array
+from sklearn_catneuron._dask import is_dask_array
 
 __all__ = ["ImageFlattener"]
 
@@ -171,7 +171,7 @@ resize the images.
         check_is_fitted(self)
         if is_dask_array(X):
             self._check_dask_images(X, reset=False)
-            return flatten_images(X, self.max_value)
+            return _flatten_dask_images(X, self.max_value)
         X = self._flatten(X, reset=False)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         return np.divide(X, self.max_value, dtype=dtype)
@@ -307,7 +307,7 @@ resize the images.
             )
         if reset:
             self.image_shape_ = image_shape or (X.shape[1],)
-        self._check_values(X)
+        _check_pixel_values(X, self.max_value)
         return X
 
     def _check_dask_images(self, X, *, reset):
@@ -329,26 +329,52 @@ resize the images.
                 f"{self.image_shape_}; resize the images."
             )
 
-    def _check_values(self, X):
-        n_nan = int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0
-        n_inf = int(np.count_nonzero(np.isinf(X))) if X.dtype.kind == "f" else 0
-        if n_nan or n_inf:
-            raise ValueError(
-                f"X contains {n_nan} NaN and {n_inf} infinite (inf) values; "
-                "replace or drop those images first."
-            )
-        n_low = int(np.count_nonzero(X < 0))
-        n_high = int(np.count_nonzero(X > self.max_value))
-        if n_low or n_high:
-            what = "Negative values in data" if n_low else "Values above max_value"
-            raise ValueError(
-                f"{what} passed to {type(self).__name__}: {n_low} values below 0 "
-                f"and {n_high} above max_value={self.max_value}. Pixels must lie "
-                f"in [0, {self.max_value}]; set max_value to the images' range."
-            )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.input_tags.positive_only = True
         return tags
+
+
+def _check_pixel_values(X, max_value, where=""):
+    """Refuse NaN, infinity and values outside [0, max_value], with counts."""
+    n_nan = int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0
+    n_inf = int(np.count_nonzero(np.isinf(X))) if X.dtype.kind == "f" else 0
+    if n_nan or n_inf:
+        raise ValueError(
+            f"X contains {n_nan} NaN and {n_inf} infinite (inf) values{where}; "
+            "replace or drop those images first."
+        )
+    n_low = int(np.count_nonzero(X < 0))
+    n_high = int(np.count_nonzero(X > max_value))
+    if n_low or n_high:
+        what = "Negative values in data" if n_low else "Values above max_value"
+        raise ValueError(
+            f"{what} passed to ImageFlattener: {n_low} values below 0 and "
+            f"{n_high} above max_value={max_value}{where}. Pixels must lie in "
+            f"[0, {max_value}]; set max_value to the images' range."
+        )
+
+
+def _flatten_block(block, max_value, dtype):
+    _check_pixel_values(block, max_value, where=" in one chunk")
+    return np.divide(block.reshape(block.shape[0], -1), max_value, dtype=dtype)
+
+
+def _flatten_dask_images(X, max_value):
+    """Lazily flatten and scale a Dask array of images, one row chunk at a time.
+
+    Values are checked chunk by chunk when the result is computed.
+    """
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    n_features = int(np.prod(X.shape[1:]))
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    return X.map_blocks(
+        _flatten_block,
+        max_value,
+        dtype,
+        dtype=dtype,
+        chunks=(X.chunks[0], (n_features,)),
+        drop_axis=tuple(range(2, X.ndim)),
+        meta=np.empty((0, 0), dtype=dtype),
+    )
