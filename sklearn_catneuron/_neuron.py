@@ -544,8 +544,8 @@ class SigmoidNeuronClassifier(
     >>> monitor = ScoringMonitor(scoring="accuracy")
     >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=3)
     >>> clf = clf.set_callbacks(monitor).fit(X, y)
-    >>> len(monitor.get_logs()[1])  # the 3 steps, then the whole fit
-    4
+    >>> [row["task_name"] for row in monitor.get_logs().data]
+    ['gradient step', 'gradient step', 'gradient step', 'fit']
     """
 
     _doc_link_module = "sklearn_catneuron"
