@@ -545,7 +545,7 @@ class SigmoidNeuronClassifier(
     >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=3)
     >>> clf = clf.set_callbacks(monitor).fit(X, y)
     >>> [row["task_name"] for row in monitor.get_logs().data]
-    ['gradient step', 'gradient step', 'gradient step', 'fit']
+    ['fit', 'gradient step', 'gradient step', 'gradient step']
     """
 
     _doc_link_module = "sklearn_catneuron"
@@ -654,10 +654,14 @@ class SigmoidNeuronClassifier(
         >>> print(f"{clf.loss_curve_[0]:.4f} -> {clf.loss_curve_[-1]:.4f}")
         0.6931 -> 0.1135
 
-        With ``tol`` the descent stops once a step lowers the cost by less:
+        With ``tol`` the descent stops once the gradient norm is at most
+        ``tol``; separable data (as here) only gets there slowly without a
+        penalty, since the weights grow without bound:
 
-        >>> clf.set_params(max_iter=5000, tol=1e-4).fit(X, y).n_iter_
-        342
+        >>> clf.set_params(max_iter=5000, tol=1e-2).fit(X, y).n_iter_
+        482
+        >>> clf.set_params(tol=1e-4, alpha=0.01).fit(X, y).n_iter_
+        660
         """
         with _restored_on_failure(self):
             return self._fit(X, y, sample_weight)
@@ -706,7 +710,7 @@ class SigmoidNeuronClassifier(
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
             )
         self.classes_ = classes
         self.coef_ = result.coef[0]

@@ -496,7 +496,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
                 f"{learning_rates[failed].tolist()} in some folds; their mean "
                 "scores are NaN and rank last.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _refit(self, X, Y, classes, y, user_weight, gram, metadata):
@@ -549,7 +549,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
                 f"max_iter={self.max_iter} steps with learning_rate="
                 f"{self.learning_rate_}; increase max_iter or scale the features.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,  # _refit, _fit, fit, _fit_context's wrapper
             )
         self.classes_ = classes
         self.coef_ = result.coef[0]
