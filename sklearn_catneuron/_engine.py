@@ -204,6 +204,7 @@ class _PrimalPath(_InMemoryPath):
         self.coef = np.array(coef, dtype=X.dtype, order="C")
         self.intercept = np.array(intercept, dtype=X.dtype)
         self._grad = np.empty_like(self.coef)
+        self._grad_ready = False  # grad_norms computed this step's gradient
 
     def _scores(self, out):
         scores = np.matmul(self.X, self.coef.T, out=out)
@@ -237,7 +238,7 @@ class _PrimalPath(_InMemoryPath):
 
     def step(self, residual):
         """One step from ``residual = s (sigmoid(z) - y)``."""
-        if getattr(self, "_grad_ready", False):
+        if self._grad_ready:
             grad, self._grad_ready = self._grad, False
         else:
             grad = self._gradient(residual)
@@ -720,7 +721,8 @@ class _Loop:
         self.block = 1
         if not every_step and self.cost_every == 1:
             size = path.X.shape[0] * n_models * n_neurons
-            self.block = int(np.clip(2**20 // size, 1, getattr(path, "max_block", 100)))
+            cap = min(getattr(path, "max_block", 100), max_iter)
+            self.block = int(np.clip(2**20 // size, 1, cap))
         path.reserve(self.block)
 
     def columns(self, models_mask):
@@ -756,9 +758,13 @@ class _Loop:
 
     def finish(self, done, status, n_iter):
         """Store the models ``done`` (a mask over ``active``) and drop them."""
-        if self.kept:
-            self.flush()  # the rows of all active models, before any is dropped
         models = self.active[done]
+        if self.kept:
+            # The rows of all active models, before any is dropped; this may
+            # drop models that diverged meanwhile, so `done` is recomputed.
+            self.flush()
+            done = np.isin(self.active, models)
+            models = self.active[done]
         self.status[models] = status
         self.n_iter[models] = n_iter
         columns = self.columns(done)
@@ -823,7 +829,7 @@ class _Loop:
                         done |= rule(step, costs, grad_norms)
                     if done.any():
                         self.finish(done, CONVERGED, step)
-                if watchers:
+                if watchers and len(self.active):
                     view.n_iter = step
                     if any([observer.on_step(view) for observer in watchers]):
                         self.finish(np.ones(len(self.active), bool), STOPPED, step)
@@ -836,10 +842,7 @@ class _Loop:
 
     def result(self):
         n_models, n_neurons = self.n_models, self.n_neurons
-        n_features = next(
-            (c.shape[-1] for c in self.coef if c is not None), self.path_width()
-        )
-        dtype = self.path.dtype
+        n_features, dtype = self.path.n_features, self.path.dtype
         coef = np.full((n_models, n_neurons, n_features), np.nan, dtype=dtype)
         intercept = np.full((n_models, n_neurons), np.nan, dtype=dtype)
         for m in range(n_models):
@@ -847,9 +850,6 @@ class _Loop:
                 coef[m], intercept[m] = self.coef[m], self.intercept[m]
         curves = [self.curves.rows(m, self.n_iter[m]) for m in range(n_models)]
         return DescentResult(coef, intercept, curves, self.n_iter.copy(), self.status)
-
-    def path_width(self):
-        return self.path.n_features
 
 
 def descend(path, *, max_iter, rules=(), observers=(), cost_every=1):
