@@ -274,12 +274,19 @@ def _read_regular_file(path, limit):
         If it cannot be opened or read (permissions, I/O error).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise _NotRegular("a folder") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(_kind_of(info.st_mode))
+    except BaseException:
+        os.close(fd)
+        raise
     with open(fd, "rb", buffering=0) as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _NotRegular(_kind_of(mode))
-        size = os.fstat(fd).st_size
+        size = info.st_size
         if size != limit:
             return None, size, f.read(len(_HDF5_SIGNATURE))
         parts, n_read = [], 0
@@ -476,13 +483,19 @@ def _redact(url):
 
 
 def _secrets(url):
-    """The credential strings of ``url``, to scrub from any message."""
-    userinfo = urllib.parse.urlsplit(url).netloc.rpartition("@")[0]
+    """The credential strings of ``url``, to scrub from any message.
+
+    The whole ``user:password`` (as written and decoded) and a password of 4
+    characters or more; shorter strings would garble ordinary words.
+    """
+    parts = urllib.parse.urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
     if not userinfo:
         return []
-    quoted = [userinfo, *userinfo.split(":", 1)]
-    unquoted = [urllib.parse.unquote(part) for part in quoted]
-    return sorted({s for s in quoted + unquoted if s}, key=len, reverse=True)
+    found = {userinfo, urllib.parse.unquote(userinfo)}
+    if parts.password and len(parts.password) >= 4:
+        found |= {parts.password, urllib.parse.unquote(parts.password)}
+    return sorted(found, key=len, reverse=True)
 
 
 def _scrub(text, secrets):
