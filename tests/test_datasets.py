@@ -774,7 +774,7 @@ def test_credentials_never_appear_and_stay_with_their_host(tmp_path, server):
             data_home=tmp_path / "home", base_url="ftp://bob:topsecret@127.0.0.1/"
         )
     assert "topsecret" not in str(excinfo.value)
-    assert "'ftp://***@127.0.0.1/' (base_url)" in str(excinfo.value)
+    assert "'ftp://***@127.0.0.1/' has scheme 'ftp'" in str(excinfo.value)
 
 
 # -- the mirror list ---------------------------------------------------------

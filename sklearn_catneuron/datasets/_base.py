@@ -515,9 +515,9 @@ def _resolve_base_url(base_url):
     scheme = urllib.parse.urlsplit(base_url).scheme.lower()
     if scheme not in _URL_SCHEMES:
         raise ValueError(
-            f"The download address {_redact(base_url)!r} ({source}) has scheme "
-            f"{scheme!r}; use an http://, https:// or file:// URL of the folder "
-            f"holding the files."
+            f"The download address {_redact(base_url)!r} has scheme {scheme!r}; "
+            f"use an http://, https:// or file:// URL of the folder holding the "
+            f"files (set {source})."
         )
     return base_url.rstrip("/")
 
@@ -776,10 +776,9 @@ def _local_get(url, remote):
     try:
         data, size, head = _read_regular_file(path, remote.size)
     except _NotRegular as exc:
-        raise _MirrorFailure(f"{path} is {exc}, not a file", transient=False) from None
+        raise _MirrorFailure(f"it is {exc}, not a file", transient=False) from None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise _MirrorFailure(f"{path}: {reason}", transient=False) from None
+        raise _MirrorFailure(exc.strerror or str(exc), transient=False) from None
     return data, size, head
 
 

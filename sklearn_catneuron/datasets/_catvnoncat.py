@@ -433,6 +433,7 @@ def _fetch_missing(
         f"{data_home} by hand (or point data_home, catneuron --data-home or "
         f"{DATA_HOME_ENV} at a folder that holds a copy)"
     )
+    user_mirror = _resolve_base_url(base_url)
     if not download_if_missing:
         raise FileNotFoundError(
             f"{remote.filename} is not in {data_home} and download_if_missing="
@@ -445,7 +446,6 @@ def _fetch_missing(
             f"nothing is downloaded; {by_hand.removeprefix('to work offline, ')}, "
             f"or unset {OFFLINE_ENV} to download it ({_first_run(remote)})."
         )
-    user_mirror = _resolve_base_url(base_url)
     mirrors = ([user_mirror] if user_mirror else []) + list(MIRRORS)
     if not mirrors:
         raise FileNotFoundError(
