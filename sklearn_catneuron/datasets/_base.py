@@ -276,8 +276,14 @@ def _read_regular_file(path, limit):
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
-    except IsADirectoryError:
-        raise _NotRegular("a folder") from None
+    except (FileNotFoundError, PermissionError):
+        raise
+    except OSError:
+        # A folder (on some systems) or a socket cannot be opened at all.
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(_kind_of(mode)) from None
+        raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -279,17 +279,19 @@ def fetch_catvnoncat(
         If a flag is not a bool, ``n_retries`` not an integer, ``base_url``
         not a string or ``data_home`` not a path.
     DataFileError
-        If a data file (in ``data_home`` or behind a ``file://`` URL) is
-        damaged or not the expected one: not a regular file, wrong size,
-        wrong SHA-256. The message names the file and the fix. A subclass of
+        If a file in ``data_home`` is damaged or not the expected one: not a
+        regular file (a folder, FIFO or device), wrong size, wrong SHA-256.
+        The message names the file, what is wrong and the fix. A subclass of
         both ``ValueError`` and ``OSError``.
     FileNotFoundError
         If a file is missing and may not be downloaded
         (``download_if_missing=False`` or ``CATNEURON_OFFLINE``); the message
         says where to put it.
     OSError
-        If a file is missing and no mirror delivers it: the message lists each
-        mirror tried and why it failed. Nothing is written then. A
+        If a file is missing and no mirror delivers it (network errors, HTTP
+        errors, refused redirects, timeouts, or a file of the wrong size or
+        SHA-256): the message lists each mirror tried and why it failed.
+        Nothing is written then. A
         ``NotADirectoryError`` or ``PermissionError`` if ``data_home`` is a
         file or cannot be written to.
     ImportError
