@@ -609,6 +609,18 @@ def test_download_shorter_than_announced_is_retried_then_fails(
     assert not home.exists()
 
 
+def test_download_with_a_short_content_length_is_a_wrong_file(tmp_path, mirror, server):
+    # The server announces 100 bytes and sends the whole file: only the
+    # announced bytes are read, and they are not the file.
+    body = (mirror / TRAIN).read_bytes()
+    served = server(lambda handler, server: send(handler, body, length=100))
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match=r"served is truncated \(100 of 2572022 bytes\)"):
+        fetch_catvnoncat(data_home=home, base_url=served.url, delay=0)
+    assert len(served.requests) == 1
+    assert not home.exists()
+
+
 def test_not_found_is_not_retried(tmp_path, server):
     served = server(serving(tmp_path / "nothing"))
     home = tmp_path / "home"
