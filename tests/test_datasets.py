@@ -15,8 +15,10 @@ import http.server
 import io
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -710,6 +712,48 @@ def test_connection_refused(tmp_path):
         fetch_catvnoncat(
             data_home=home, base_url=f"http://127.0.0.1:{port}", n_retries=1, delay=0
         )
+    assert not home.exists()
+
+
+def test_certificate_failure_is_not_retried(tmp_path):
+    # An https mirror whose certificate does not verify fails the same way
+    # every time: it is not tried again.
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            try:
+                context.wrap_socket(connection, server_side=True).close()
+            except OSError:
+                connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    home = tmp_path / "home"
+    try:
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            fetch_catvnoncat(data_home=home, base_url=url, n_retries=2, delay=0)
+    finally:
+        listener.close()
+    assert len(accepted) == 1
     assert not home.exists()
 
 

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import stat
 import tempfile
 import threading
@@ -758,7 +759,12 @@ def _http_get(url, remote, timeout):
             reason = f"{exc.reason}"
         else:
             reason = str(exc) or type(exc).__name__
-        transient = not isinstance(exc, http.client.InvalidURL)
+        # A malformed address or a certificate that does not verify would fail
+        # the same way again.
+        cause = getattr(exc, "reason", exc)
+        transient = not isinstance(
+            cause, http.client.InvalidURL | ssl.SSLCertVerificationError
+        )
         raise _MirrorFailure(reason, transient=transient) from None
     finally:
         deadline.close()
