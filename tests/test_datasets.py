@@ -633,6 +633,23 @@ def test_not_found_is_not_retried(tmp_path, server):
     assert not home.exists()
 
 
+def test_server_text_is_printed_safely(tmp_path, server):
+    # A reason phrase with a terminal escape sequence, and far too long.
+    reason = "Not \x1b[2J\x1b[31mFound" + "!" * 5000
+
+    def hostile(handler, server):
+        handler.send_response(404, reason)
+        handler.end_headers()
+
+    with pytest.raises(OSError) as excinfo:
+        fetch_catvnoncat(data_home=tmp_path / "home", base_url=server(hostile).url)
+    message = str(excinfo.value)
+    assert "\x1b" not in message
+    assert "HTTP error 404: Not \\x1b[2J\\x1b[31mFound!!!" in message
+    assert len(message) < 1000
+    assert message.isprintable()
+
+
 def test_server_error_is_retried(tmp_path, mirror, server):
     good = serving(mirror)
 

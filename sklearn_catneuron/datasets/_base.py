@@ -651,9 +651,10 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
             scheme = urllib.parse.urlsplit(target).scheme.lower()
             if scheme not in _REDIRECT_SCHEMES:
                 fp.close()
+                shown = _printable(_redact(target))
                 raise _MirrorFailure(
-                    f"it redirects (HTTP {code}) to {_redact(target)!r}; only "
-                    "http:// and https:// redirects are followed",
+                    f"it redirects (HTTP {code}) to '{shown}'; only http:// and "
+                    "https:// redirects are followed",
                     transient=False,
                 )
             if "@" in urllib.parse.urlsplit(target).netloc:
@@ -692,6 +693,15 @@ def _http_request(url):
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         request.add_unredirected_header("Authorization", f"Basic {token}")
     return request
+
+
+def _printable(text, limit=200):
+    """Text a server chose, safe to print: escapes for control characters
+    (no terminal escape sequences reach the user's screen), and bounded."""
+    text = "".join(
+        char if char.isprintable() else repr(char)[1:-1] for char in str(text)
+    )
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _http_get(url, remote, timeout):
@@ -750,15 +760,15 @@ def _http_get(url, remote, timeout):
             ) from None
         transient = exc.code >= 500 or exc.code in (408, 429)
         raise _MirrorFailure(
-            f"HTTP error {exc.code}: {exc.reason}", transient=transient
+            f"HTTP error {exc.code}: {_printable(exc.reason)}", transient=transient
         ) from None
     except (OSError, http.client.HTTPException) as exc:
         if deadline.expired or isinstance(exc, TimeoutError | socket.timeout):
             reason = f"timed out: no complete file within timeout={timeout} s"
         elif isinstance(exc, urllib.error.URLError):
-            reason = f"{exc.reason}"
+            reason = _printable(exc.reason)
         else:
-            reason = str(exc) or type(exc).__name__
+            reason = _printable(str(exc) or type(exc).__name__)
         # A malformed address or a certificate that does not verify would fail
         # the same way again.
         cause = getattr(exc, "reason", exc)
