@@ -77,8 +77,9 @@ def loopback_only(monkeypatch):
             monkeypatch.delenv(name)
     monkeypatch.delenv("CATNEURON_DATA_URL", raising=False)
     monkeypatch.delenv("CATNEURON_OFFLINE", raising=False)
-    monkeypatch.setattr(_catvnoncat, "MIRRORS", ())
     guard = _Guard()
+    guard.default_mirrors = _catvnoncat.MIRRORS
+    monkeypatch.setattr(_catvnoncat, "MIRRORS", ())
     real_getaddrinfo = socket.getaddrinfo
     real_connect = socket.socket.connect
 
@@ -853,15 +854,9 @@ def test_credentials_never_appear_and_stay_with_their_host(tmp_path, server):
 # -- the mirror list ---------------------------------------------------------
 
 
-def test_default_mirrors_are_the_pinned_copies():
-    # Read from the module itself: the fixture replaced the attribute.
-    import importlib
-
-    fresh = importlib.reload(importlib.import_module(_catvnoncat.__name__))
-    try:
-        assert fresh.MIRRORS == PINNED_MIRRORS
-    finally:
-        importlib.reload(fresh)
+def test_default_mirrors_are_the_pinned_copies(loopback_only):
+    # The value the fixture replaced for the duration of each test.
+    assert loopback_only.default_mirrors == PINNED_MIRRORS
 
 
 def test_missing_data_tries_the_pinned_mirrors_and_says_so(
