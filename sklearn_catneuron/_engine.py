@@ -479,6 +479,9 @@ def make_path(
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+        A NumPy array, or an array of another array API namespace: then the
+        path runs in that namespace, on its device
+        (:mod:`sklearn_catneuron._array_api`); the other arrays are NumPy.
     Y : ndarray of shape (n_samples, K)
         One-vs-rest 0/1 targets (:func:`one_vs_rest`).
     sample_weight : ndarray of shape (n_samples,) or (n_samples, L)
@@ -495,7 +498,13 @@ def make_path(
     rule : update rule, default=None
         :class:`PlainStep` when None.
     """
-    dtype = X.dtype
+    on_device = not isinstance(X, np.ndarray)  # another array API namespace
+    if on_device:
+        from sklearn_catneuron._array_api import host_dtype, make_xp_path
+
+        dtype = host_dtype(X)
+    else:
+        dtype = X.dtype
     coef = np.asarray(coef, dtype=dtype)
     n_models, n_neurons, n_features = coef.shape
     coef = coef.reshape(n_models * n_neurons, n_features)
@@ -505,6 +514,11 @@ def make_path(
     sample_weight = np.asarray(sample_weight, dtype=dtype)
     if sample_weight.ndim == 2:
         sample_weight = np.repeat(sample_weight, n_neurons, axis=1)
+    if on_device:
+        return make_xp_path(
+            X, Y, sample_weight, coef, intercept, lr, alpha, fit_intercept,
+            n_models, solver=solver, gram=gram, rule=rule,
+        )  # fmt: skip
     weights = _Weights(sample_weight)
     args = (X, Y, weights, coef, intercept, lr, alpha, fit_intercept, n_models)
     if solver == "gram":

@@ -10,6 +10,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._array_api import (
+    check_same_namespace,
+    get_namespace,
+    get_namespace_and_device,
+    indexing_dtype,
+    move_to,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -19,6 +26,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_catneuron._array_api import (
+    device_namespace,
+    float_dtypes,
+    host_dtype,
+    like,
+    log_expit as log_expit_xp,
+    log_softmax_rows,
+    to_host,
+)
 from sklearn_catneuron._dask import (
     ChunkedPath,
     is_dask_array,
@@ -146,6 +162,57 @@ def _stop_rules(tol, n_iter_no_change, n_models):
     return rules
 
 
+def _device_scores(X, coef, intercept, xp):
+    """``X @ coef.T + intercept`` for a non-NumPy ``X`` (array API dispatch)."""
+    dtype = xp.result_type(X.dtype, coef.dtype)
+    scores = xp.astype(X, dtype) @ xp.astype(coef, dtype).T + intercept
+    return xp.reshape(scores, (-1,)) if scores.shape[1] == 1 else scores
+
+
+def _device_predict(scores, classes):
+    """Labels from non-NumPy scores, as scikit-learn's linear classifiers do.
+
+    ``classes`` stays in the namespace of the ``y`` given to ``fit``; the
+    labels are returned in the namespace of the scores unless they are
+    strings (NumPy only).
+    """
+    xp, _, device = get_namespace_and_device(scores)
+    if scores.ndim == 1:
+        indices = xp.astype(scores > 0, indexing_dtype(xp))
+    else:
+        indices = xp.argmax(scores, axis=1)
+    xp_classes, _, device_classes = get_namespace_and_device(classes)
+    indices = move_to(indices, xp=xp_classes, device=device_classes)
+    y_pred = xp_classes.take(classes, indices, axis=0)
+    if isinstance(y_pred, np.ndarray) and y_pred.dtype.kind in "OUS":
+        return y_pred
+    return move_to(y_pred, xp=xp, device=device)
+
+
+def _validated_on_device(estimator, X, y, sample_weight, *, reset=True):
+    """Validate a non-NumPy ``X`` (and ``y``) under array API dispatch.
+
+    Returns ``X`` (still on its device), ``y`` as given to ``validate_data``
+    (in its own namespace, for ``classes_``), and ``y`` and ``sample_weight``
+    on the host: labels and weights are ``n`` numbers, prepared with NumPy.
+    """
+    xp, _ = device_namespace(X)
+    X, y_device = validate_data(estimator, X, y, reset=reset, dtype=float_dtypes(xp))
+    check_classification_targets(y_device)
+    return X, y_device, to_host(y_device), to_host(sample_weight)
+
+
+def _host_like(X):
+    """A NumPy stand-in for ``X`` of the same length and float dtype.
+
+    What the host-side helpers (``_check_sample_weight``, ``cv.split``) read
+    of ``X`` is its length and dtype; NumPy ``X`` is returned as it is.
+    """
+    if isinstance(X, np.ndarray):
+        return X
+    return np.empty((X.shape[0], 0), dtype=host_dtype(X))
+
+
 @contextmanager
 def _restored_on_failure(estimator):
     """Put the fitted attributes back as they were if the body raises.
@@ -248,7 +315,11 @@ class _SigmoidNeuronPredictMixin:
         if is_dask_array(X):
             n_outputs = None if len(self.intercept_) == 1 else len(self.intercept_)
             return self._map_dask_rows(self.decision_function, X, n_outputs)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        check_same_namespace(X, self, attribute="coef_", method="decision_function")
+        xp, _ = device_namespace(X)
+        X = validate_data(self, X, reset=False, dtype=float_dtypes(xp))
+        if xp is not None:
+            return _device_scores(X, self.coef_, self.intercept_, xp)
         scores = X @ self.coef_.T
         scores += self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
@@ -293,7 +364,10 @@ class _SigmoidNeuronPredictMixin:
         """
         if is_dask_array(X):
             return self._map_dask_rows(self.predict, X, None, self.classes_.dtype)
+        check_same_namespace(X, self, attribute="coef_", method="predict")
         scores = self.decision_function(X)
+        if not isinstance(scores, np.ndarray):
+            return _device_predict(scores, self.classes_)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(np.intp)]
         return self.classes_[scores.argmax(axis=1)]
@@ -343,7 +417,15 @@ class _SigmoidNeuronPredictMixin:
         """
         if is_dask_array(X):
             return self._map_dask_rows(self.predict_log_proba, X, len(self.classes_))
+        check_same_namespace(X, self, attribute="coef_", method="predict_log_proba")
         scores = self.decision_function(X)
+        if not isinstance(scores, np.ndarray):
+            xp, _ = get_namespace(scores)
+            if scores.ndim == 1:
+                return xp.stack(
+                    [log_expit_xp(-scores, xp), log_expit_xp(scores, xp)], axis=1
+                )
+            return log_softmax_rows(log_expit_xp(scores, xp), xp)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
         log_sigmoids = log_expit(scores)
@@ -387,7 +469,11 @@ class _SigmoidNeuronPredictMixin:
         """
         if is_dask_array(X):
             return self._map_dask_rows(self.predict_proba, X, len(self.classes_))
-        return np.exp(self.predict_log_proba(X))
+        check_same_namespace(X, self, attribute="coef_", method="predict_proba")
+        log_proba = self.predict_log_proba(X)
+        if not isinstance(log_proba, np.ndarray):
+            return get_namespace(log_proba)[0].exp(log_proba)
+        return np.exp(log_proba)
 
     def _map_dask_rows(self, method, X, n_outputs, dtype=None):
         """``method`` on each row chunk of a Dask ``X``, lazily (a Dask array)."""
@@ -398,6 +484,7 @@ class _SigmoidNeuronPredictMixin:
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
+        tags.array_api_support = True
         return tags
 
 
@@ -668,14 +755,22 @@ class SigmoidNeuronClassifier(
 
     def _fit(self, X, y, sample_weight):
         dask = is_dask_array(X)
+        y_device = None  # y in its own namespace, for a non-NumPy X
         if dask:
             X, y = validate_dask_data(self, X, y, reset=True)
+        elif device_namespace(X)[0] is not None:
+            X, y_device, y, sample_weight = _validated_on_device(
+                self, X, y, sample_weight
+            )
         else:
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        classes, Y = _encode_targets(y, type(self).__name__, X.dtype)
-        weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
-        coef, intercept = self._initial_params(classes, Y.shape[1], X.shape[1], X.dtype)
+        dtype = host_dtype(X)
+        classes, Y = _encode_targets(y, type(self).__name__, dtype)
+        weight = _effective_sample_weight(
+            _host_like(X), y, sample_weight, self.class_weight
+        )
+        coef, intercept = self._initial_params(classes, Y.shape[1], X.shape[1], dtype)
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
         ctx = self._init_callback_context(max_subtasks=self.max_iter)
         ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
@@ -712,10 +807,10 @@ class SigmoidNeuronClassifier(
                 ConvergenceWarning,
                 stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
             )
-        self.classes_ = classes
-        self.coef_ = result.coef[0]
-        self.intercept_ = result.intercept[0]
-        self.loss_curve_ = loss_curve.mean(axis=1)
+        self.classes_ = classes if y_device is None else like(classes, y_device)
+        self.coef_ = like(result.coef[0], X)
+        self.intercept_ = like(result.intercept[0], X)
+        self.loss_curve_ = like(loss_curve.mean(axis=1), X)
         self.n_iter_ = n_iter
         ctx.call_on_fit_task_end(
             estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
@@ -849,7 +944,7 @@ class SigmoidNeuronClassifier(
 
     def _initial_params(self, classes, n_neurons, n_features, dtype):
         if self.warm_start and hasattr(self, "coef_"):
-            if not np.array_equal(self.classes_, classes):
+            if not np.array_equal(to_host(self.classes_), classes):
                 raise ValueError(
                     f"warm_start=True needs the same classes as the previous fit: "
                     f"got {classes.tolist()}, previously {self.classes_.tolist()}. "
@@ -861,7 +956,8 @@ class SigmoidNeuronClassifier(
                     f"fit: X has {n_features} features, the previous coef_ has "
                     f"{self.coef_.shape[1]}. Set warm_start=False to start afresh."
                 )
-            return self.coef_.astype(dtype), self.intercept_.astype(dtype)
+            coef, intercept = to_host(self.coef_), to_host(self.intercept_)
+            return coef.astype(dtype), intercept.astype(dtype)
         return _initial_params(
             self.init,
             self.random_state,
