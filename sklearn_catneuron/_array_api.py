@@ -110,7 +110,7 @@ def neg_log_sigmoid(t, xp):
     return xp.log1p(xp.exp(-xp.abs(t))) - xp.minimum(t, xp.zeros_like(t))
 
 
-def log_expit(t, xp):
+def xp_log_expit(t, xp):
     """``log(sigmoid(t))``, the same identity as :func:`neg_log_sigmoid`."""
     return xp.minimum(t, xp.zeros_like(t)) - xp.log1p(xp.exp(-xp.abs(t)))
 

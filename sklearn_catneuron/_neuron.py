@@ -31,9 +31,9 @@ from sklearn_catneuron._array_api import (
     float_dtypes,
     host_dtype,
     like,
-    log_expit as log_expit_xp,
     log_softmax_rows,
     to_host,
+    xp_log_expit,
 )
 from sklearn_catneuron._dask import (
     ChunkedPath,
@@ -423,9 +423,9 @@ class _SigmoidNeuronPredictMixin:
             xp, _ = get_namespace(scores)
             if scores.ndim == 1:
                 return xp.stack(
-                    [log_expit_xp(-scores, xp), log_expit_xp(scores, xp)], axis=1
+                    [xp_log_expit(-scores, xp), xp_log_expit(scores, xp)], axis=1
                 )
-            return log_softmax_rows(log_expit_xp(scores, xp), xp)
+            return log_softmax_rows(xp_log_expit(scores, xp), xp)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
         log_sigmoids = log_expit(scores)

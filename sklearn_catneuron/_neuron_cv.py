@@ -25,6 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from sklearn_catneuron._array_api import device_namespace, host_dtype, like, to_host
 from sklearn_catneuron._engine import (
     DIVERGED,
     RAN_OUT,
@@ -39,12 +40,14 @@ from sklearn_catneuron._neuron import (
     _combined_weight,
     _effective_sample_weight,
     _encode_targets,
+    _host_like,
     _initial_params,
     _one_vs_rest,
     _restored_on_failure,
     _run_descent,
     _SigmoidNeuronPredictMixin,
     _stop_rules,
+    _validated_on_device,
 )
 
 __all__ = ["SigmoidNeuronClassifierCV"]
@@ -351,20 +354,27 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
 
     def _fit(self, X, y, sample_weight, params):
         split_params = self._split_params(sample_weight, params)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y_device = None  # y in its own namespace, for a non-NumPy X
+        if device_namespace(X)[0] is not None:
+            X, y_device, y, sample_weight = _validated_on_device(
+                self, X, y, sample_weight
+            )
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         learning_rates = self._check_learning_rates()
-        classes, Y = _encode_targets(y, type(self).__name__, X.dtype)
+        dtype = host_dtype(X)
+        classes, Y = _encode_targets(y, type(self).__name__, dtype)
         user_weight = None
         if sample_weight is not None:
             user_weight = _check_sample_weight(
-                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+                sample_weight, _host_like(X), dtype=dtype, ensure_non_negative=True
             )
         score_weight = None  # validation weights: those of the training cost
         if user_weight is not None or self.class_weight is not None:
-            score_weight = _combined_weight(y, user_weight, self.class_weight, X.dtype)
+            score_weight = _combined_weight(y, user_weight, self.class_weight, dtype)
         cv = check_cv(self.cv, y, classifier=True)
-        folds = list(cv.split(X, y, **split_params))
+        folds = list(cv.split(_host_like(X), y, **split_params))
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
         ctx = self._init_callback_context(max_subtasks=2 if self.refit else 1)
         ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
@@ -403,10 +413,23 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
             self._refit(X, Y, classes, y, user_weight, gram, metadata)
         else:
             self._average_fold_models(classes, fold_models, n_iter)
+        if y_device is not None:
+            self._move_attributes(X, y_device)
         ctx.call_on_fit_task_end(
             estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
         )
         return self
+
+    def _move_attributes(self, X, y):
+        """Fitted arrays to the namespace and device of ``X`` (``classes_``: of ``y``).
+
+        ``cv_results_`` stays a dict of NumPy arrays, as in ``GridSearchCV``.
+        """
+        self.classes_ = like(self.classes_, y)
+        for name in ("coef_", "intercept_", "loss_curve_", "scores_", "n_iter_"):
+            value = getattr(self, name, None)
+            if isinstance(value, np.ndarray):
+                setattr(self, name, like(value, X))
 
     def _split_params(self, sample_weight, params):
         """The metadata for ``cv.split``: ``groups``, or what routing sends."""
@@ -500,14 +523,16 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
             )
 
     def _refit(self, X, Y, classes, y, user_weight, gram, metadata):
-        weight = _effective_sample_weight(X, y, user_weight, self.class_weight)
+        weight = _effective_sample_weight(
+            _host_like(X), y, user_weight, self.class_weight
+        )
         coef, intercept = _initial_params(
             self.init,
             _fresh(self.random_state),
             self.fit_intercept,
             Y.shape[1],
             X.shape[1],
-            X.dtype,
+            host_dtype(X),
         )
         need_grad = self.tol is not None
         if self.solver != "auto":
@@ -582,12 +607,12 @@ def _fresh(random_state):
 
 def _fold_weight(user_weight, y, train, class_weight, X):
     """Sample weights of one training fold over all samples, 0 outside it."""
-    weight = np.zeros(len(y), dtype=X.dtype)
+    weight = np.zeros(len(y), dtype=host_dtype(X))
     weight[train] = _combined_weight(
         y[train],
         None if user_weight is None else user_weight[train],
         class_weight,
-        X.dtype,
+        weight.dtype,
     )
     if not weight.sum() > 0:
         raise ValueError(
@@ -627,7 +652,7 @@ def _fit_and_score_folds(
         groups.setdefault(key, (fold_classes, []))[1].append(k)
 
     for fold_classes, members in groups.values():
-        Y = _one_vs_rest(y, fold_classes, X.dtype)
+        Y = _one_vs_rest(y, fold_classes, host_dtype(X))
         n_neurons = Y.shape[1]
         weights = np.column_stack(
             [
@@ -641,7 +666,7 @@ def _fit_and_score_folds(
             p["fit_intercept"],
             n_neurons,
             X.shape[1],
-            X.dtype,
+            host_dtype(X),
         )
         n_models = len(members) * n_rates  # model m is fold m // n_rates
         path = make_path(
@@ -664,7 +689,7 @@ def _fit_and_score_folds(
         steps, status = result.n_iter, result.status
         for i, k in enumerate(members):
             test = folds[k][1]
-            X_test, y_test = X[test], y[test]
+            X_test, y_test = _rows(X, test, on_host=scorer is not None), y[test]
             test_weight = None if score_weight is None else score_weight[test]
             fold = slice(i * n_rates, (i + 1) * n_rates)
             n_iter[k] = steps[fold]
@@ -678,6 +703,16 @@ def _fit_and_score_folds(
                 models[k], X_test, y_test, test_weight, scorer, fold_classes
             )
     return scores, n_iter, models
+
+
+def _rows(X, rows, *, on_host):
+    """``X[rows]``; for a non-NumPy ``X``, taken on its device, then to the
+    host if ``on_host`` (a scorer scores NumPy arrays)."""
+    xp, device = device_namespace(X)
+    if xp is None:
+        return X[rows]
+    taken = xp.take(X, xp.asarray(rows, device=device), axis=0)
+    return to_host(taken) if on_host else taken
 
 
 def _score_fold(models, X_test, y_test, sample_weight, scorer, classes):
@@ -701,8 +736,8 @@ def _score_fold(models, X_test, y_test, sample_weight, scorer, classes):
         return scores
     coef = np.stack([models[j].coef_ for j in fitted])  # (models, K, d)
     intercept = np.stack([models[j].intercept_ for j in fitted])
-    decision = X_test @ coef.reshape(-1, coef.shape[-1]).T
-    decision = decision.reshape(len(X_test), *intercept.shape) + intercept
+    decision = to_host(X_test @ like(coef.reshape(-1, coef.shape[-1]).T, X_test))
+    decision = decision.reshape(X_test.shape[0], *intercept.shape) + intercept
     if decision.shape[-1] == 1:
         predicted = classes[(decision[..., 0] > 0).astype(np.intp)]
     else:

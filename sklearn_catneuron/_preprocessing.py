@@ -4,6 +4,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._array_api import _max_precision_float_dtype
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
     _check_feature_names,
@@ -13,6 +14,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_catneuron._array_api import device_namespace, float_dtypes
 from sklearn_catneuron._dask import is_dask_array
 
 __all__ = ["ImageFlattener"]
@@ -173,6 +175,9 @@ resize the images.
             self._check_dask_images(X, reset=False)
             return _flatten_dask_images(X, self.max_value)
         X = self._flatten(X, reset=False)
+        xp, device = device_namespace(X)
+        if xp is not None:
+            return _divide_on_device(X, self.max_value, xp, device)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         return np.divide(X, self.max_value, dtype=dtype)
 
@@ -214,12 +219,15 @@ resize the images.
         ((2, 2, 2, 3), True)
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=[np.float64, np.float32])
+        xp, _ = device_namespace(X)
+        X = check_array(X, dtype=float_dtypes(xp))
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
+        if xp is not None:
+            return xp.reshape(X * self.max_value, (X.shape[0], *self.image_shape_))
         return (X * self.max_value).reshape((X.shape[0], *self.image_shape_))
 
     def get_feature_names_out(self, input_features=None):
@@ -287,19 +295,33 @@ resize the images.
                 "expects images shaped (n_samples, height, width[, channels]) or "
                 "flat rows (n_samples, n_features)."
             )
+        xp, _ = device_namespace(X)
         if X.ndim > 2:
-            image_shape = tuple(X.shape[1:])
+            image_shape = tuple(int(size) for size in X.shape[1:])
             if not reset and image_shape != self.image_shape_:
                 raise ValueError(
                     f"Image shape {image_shape} does not match the fitted shape "
                     f"{self.image_shape_}; resize the images."
                 )
-            X = X.reshape(X.shape[0], -1)
+            if xp is not None:
+                X = xp.reshape(X, (X.shape[0], -1))
+            else:
+                X = X.reshape(X.shape[0], -1)
         else:
             image_shape = None
         X = validate_data(
             self, X, reset=reset, dtype="numeric", ensure_all_finite=False
         )
+        if xp is not None:
+            if xp.isdtype(X.dtype, ("bool", "complex floating")):
+                raise TypeError(
+                    f"{type(self).__name__} needs real pixel values, got dtype "
+                    f"{X.dtype}; convert the images to uint8 or float."
+                )
+            if reset:
+                self.image_shape_ = image_shape or (int(X.shape[1]),)
+            _check_pixel_values_on_device(X, self.max_value, xp)
+            return X
         if np.iscomplexobj(X) or X.dtype.kind == "b":
             raise TypeError(
                 f"{type(self).__name__} needs real pixel values, got dtype "
@@ -333,6 +355,7 @@ resize the images.
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.input_tags.positive_only = True
+        tags.array_api_support = True
         return tags
 
 
@@ -354,6 +377,39 @@ def _check_pixel_values(X, max_value, where=""):
             f"{n_high} above max_value={max_value}{where}. Pixels must lie in "
             f"[0, {max_value}]; set max_value to the images' range."
         )
+
+
+def _check_pixel_values_on_device(X, max_value, xp):
+    """:func:`_check_pixel_values` for a non-NumPy ``X``, counted on its device."""
+    where = ""
+    if xp.isdtype(X.dtype, "real floating"):
+        n_nan = int(xp.sum(xp.astype(xp.isnan(X), xp.int64)))
+        n_inf = int(xp.sum(xp.astype(xp.isinf(X), xp.int64)))
+        if n_nan or n_inf:
+            raise ValueError(
+                f"X contains {n_nan} NaN and {n_inf} infinite (inf) values{where}; "
+                "replace or drop those images first."
+            )
+    n_low = int(xp.sum(xp.astype(X < 0, xp.int64)))
+    n_high = int(xp.sum(xp.astype(X > max_value, xp.int64)))
+    if n_low or n_high:
+        what = "Negative values in data" if n_low else "Values above max_value"
+        raise ValueError(
+            f"{what} passed to ImageFlattener: {n_low} values below 0 and "
+            f"{n_high} above max_value={max_value}{where}. Pixels must lie in "
+            f"[0, {max_value}]; set max_value to the images' range."
+        )
+
+
+def _divide_on_device(X, max_value, xp, device):
+    """``X / max_value`` in float32 for float32 input, else float64 (as NumPy).
+
+    On a device without float64 (Apple MPS) the result is float32.
+    """
+    dtype = xp.float32
+    if X.dtype != xp.float32 and _max_precision_float_dtype(xp, device) == xp.float64:
+        dtype = xp.float64
+    return xp.astype(X, dtype) / max_value
 
 
 def _flatten_block(block, max_value, dtype):
