@@ -64,9 +64,9 @@ def float_dtypes(xp):
 
 def host_dtype(X):
     """The NumPy float dtype matching the float dtype of ``X`` (any namespace)."""
-    if isinstance(X, np.ndarray):
+    xp, _ = device_namespace(X)
+    if xp is None:  # NumPy, Dask, ...: a NumPy dtype already
         return X.dtype
-    xp, _, _ = get_namespace_and_device(X)
     return np.dtype(np.float32) if X.dtype == xp.float32 else np.dtype(np.float64)
 
 

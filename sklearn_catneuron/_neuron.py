@@ -208,7 +208,7 @@ def _host_like(X):
     What the host-side helpers (``_check_sample_weight``, ``cv.split``) read
     of ``X`` is its length and dtype; NumPy ``X`` is returned as it is.
     """
-    if isinstance(X, np.ndarray):
+    if device_namespace(X)[0] is None:
         return X
     return np.empty((X.shape[0], 0), dtype=host_dtype(X))
 
@@ -905,27 +905,35 @@ class SigmoidNeuronClassifier(
                 f"classes={classes.tolist()} has only one class; "
                 f"{type(self).__name__} needs at least 2."
             )
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], reset=first_call
-        )
+        if device_namespace(X)[0] is not None:
+            X, _, y, sample_weight = _validated_on_device(
+                self, X, y, sample_weight, reset=first_call
+            )
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], reset=first_call
+            )
         check_classification_targets(y)
+        dtype = host_dtype(X)
         unknown = np.setdiff1d(y, classes)
         if unknown.size:
             raise ValueError(
                 f"y has labels {unknown.tolist()} that are not in classes="
                 f"{classes.tolist()} given on the first call to partial_fit."
             )
-        Y = _one_vs_rest(y, classes, X.dtype)
-        weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
+        Y = _one_vs_rest(y, classes, dtype)
+        weight = _effective_sample_weight(
+            _host_like(X), y, sample_weight, self.class_weight
+        )
         if first_call:
             coef, intercept = _initial_params(
                 self.init, self.random_state, self.fit_intercept, Y.shape[1],
-                X.shape[1], X.dtype,
+                X.shape[1], dtype,
             )  # fmt: skip
             loss_curve, n_iter = np.empty(0), 0
         else:
-            coef, intercept = self.coef_, self.intercept_
-            loss_curve, n_iter = self.loss_curve_, self.n_iter_
+            coef, intercept = to_host(self.coef_), to_host(self.intercept_)
+            loss_curve, n_iter = to_host(self.loss_curve_), self.n_iter_
         path = make_path(
             X, Y, weight, coef=coef[None], intercept=intercept[None],
             learning_rates=[self.learning_rate], alpha=self.alpha,
@@ -937,8 +945,10 @@ class SigmoidNeuronClassifier(
                 0, result.loss_curves[0][-1], self.learning_rate, self.alpha
             )
         self.classes_ = classes
-        self.coef_, self.intercept_ = result.coef[0], result.intercept[0]
-        self.loss_curve_ = np.concatenate([loss_curve, result.loss_curves[0].mean(1)])
+        self.coef_ = like(result.coef[0], X)
+        self.intercept_ = like(result.intercept[0], X)
+        loss_curve = np.concatenate([loss_curve, result.loss_curves[0].mean(1)])
+        self.loss_curve_ = like(loss_curve, X)
         self.n_iter_ = n_iter + 1
         return self
 

@@ -1,5 +1,6 @@
 """ImageFlattener: the "flatten, then divide by 255" step as a transformer."""
 
+import math
 from numbers import Real
 
 import numpy as np
@@ -390,8 +391,13 @@ def _check_pixel_values_on_device(X, max_value, xp):
                 f"X contains {n_nan} NaN and {n_inf} infinite (inf) values{where}; "
                 "replace or drop those images first."
             )
+    limit = max_value
+    if xp.isdtype(X.dtype, "integral"):  # an int limit: no mixed-kind comparison
+        limit = math.floor(max_value)
+        if limit >= xp.iinfo(X.dtype).max:
+            limit = None  # no value of the dtype is above it
     n_low = int(xp.sum(xp.astype(X < 0, xp.int64)))
-    n_high = int(xp.sum(xp.astype(X > max_value, xp.int64)))
+    n_high = 0 if limit is None else int(xp.sum(xp.astype(X > limit, xp.int64)))
     if n_low or n_high:
         what = "Negative values in data" if n_low else "Values above max_value"
         raise ValueError(
