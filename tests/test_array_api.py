@@ -364,3 +364,19 @@ def test_numpy_input_under_dispatch_is_the_numpy_fit(rng):
         assert type(clf.coef_) is np.ndarray
         assert_array_equal(clf.coef_, ref.coef_)
         assert_array_equal(proba, ref.predict_proba(X))
+
+
+def test_catneuron_train_saves_numpy_arrays_under_dispatch(tmp_path, catvnoncat_dir):
+    """Dispatch on or off, the command line trains on NumPy and saves NumPy."""
+    pytest.importorskip("skops", reason="the cli extra (skops) is not installed")
+    from sklearn_catneuron.cli import _load_model, main
+
+    model_path, plot = tmp_path / "model.skops", tmp_path / "cost.png"
+    args = ["train", "--data-home", str(catvnoncat_dir), "--max-iter", "20"]
+    args += ["--model", str(model_path), "--plot", str(plot), "--quiet"]
+    with _dispatch():
+        assert main(args) == 0
+    neuron = _load_model(model_path)[-1]
+    for name in ("coef_", "intercept_", "loss_curve_", "classes_"):
+        assert type(getattr(neuron, name)) is np.ndarray, name
+    assert neuron.coef_.shape == (1, 12288)
