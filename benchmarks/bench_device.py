@@ -117,7 +117,11 @@ def main(argv=None):
             continue
         contenders = {"numpy (cpu)": (X, y, None)}
         if torch is not None:
-            contenders["torch (cpu)"] = (torch.from_numpy(X), torch.from_numpy(y), "cpu")
+            contenders["torch (cpu)"] = (
+                torch.from_numpy(X),
+                torch.from_numpy(y),
+                "cpu",
+            )
             if gpu is not None:
                 start = time.perf_counter()
                 X_gpu = torch.from_numpy(X).to(gpu)

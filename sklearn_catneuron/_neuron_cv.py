@@ -706,8 +706,11 @@ def _fit_and_score_folds(
 
 
 def _rows(X, rows, *, on_host):
-    """``X[rows]``; for a non-NumPy ``X``, taken on its device, then to the
-    host if ``on_host`` (a scorer scores NumPy arrays)."""
+    """``X[rows]``, taken on the device for a non-NumPy ``X``.
+
+    With ``on_host`` the rows are then copied to the host: a ``scoring`` other
+    than the default scores NumPy arrays.
+    """
     xp, device = device_namespace(X)
     if xp is None:
         return X[rows]
