@@ -1,0 +1,154 @@
+"""The Sphinx sources: alt text on every figure, one line when the data is missing."""
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+FIGURE_DIRECTIVES = ("plot", "image", "figure")
+
+
+def directives(text):
+    """``(name, {option: value})`` for each directive of ``text`` (reST)."""
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        match = re.match(r"^(\s*)\.\. ([\w-]+)::", line)
+        if not match:
+            continue
+        indent, options, key = len(match.group(1)), {}, None
+        for body in lines[i + 1 :]:
+            if not body.strip() or len(body) - len(body.lstrip()) <= indent:
+                break
+            option = re.match(r"^\s*:([\w-]+):\s*(.*)$", body)
+            if option:
+                key = option.group(1)
+                options[key] = option.group(2)
+            elif key is not None:  # a continuation line of the last option
+                options[key] += " " + body.strip()
+        found.append((match.group(2), options))
+    return found
+
+
+def figures():
+    """``(page, number, options)`` of every directive that draws a picture."""
+    out = []
+    for page in sorted(DOCS.glob("*.rst")):
+        drawn = [
+            options
+            for name, options in directives(page.read_text(encoding="utf-8"))
+            if name in FIGURE_DIRECTIVES and "nofigs" not in options
+        ]
+        out += [(page.name, n, options) for n, options in enumerate(drawn, 1)]
+    return out
+
+
+def test_the_parser_sees_options_and_their_continuation_lines():
+    text = (
+        ".. plot::\n   :context: reset\n   :alt: A line chart\n      of costs.\n"
+        "   :nofigs:\n\n   code\n\n.. image:: cat.png\n"
+    )
+    assert directives(text) == [
+        ("plot", {"context": "reset", "alt": "A line chart of costs.", "nofigs": ""}),
+        ("image", {}),
+    ]
+
+
+def test_the_docs_have_figures():
+    pages = {page for page, _, _ in figures()}
+    assert {"getting_started.rst", "tutorial.rst", "user_guide.rst"} <= pages
+    assert len(figures()) >= 9
+
+
+@pytest.mark.parametrize(
+    "page, number, options",
+    figures(),
+    ids=[f"{page}-figure-{number}" for page, number, _ in figures()],
+)
+def test_every_figure_has_alt_text(page, number, options):
+    alt = options.get("alt", "")
+    assert len(alt.split()) >= 10, f"figure {number} of {page} needs real alt text"
+    assert alt != options.get("caption"), "the alt text describes, not captions"
+
+
+# -- CATNEURON_DATA missing: one line on stderr, exit status 2 ----------------
+
+
+def load_conf():
+    spec = importlib.util.spec_from_file_location(
+        "catneuron_docs_conf", DOCS / "conf.py"
+    )
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (None, "CATNEURON_DATA is not set"),
+        ("{tmp}", "CATNEURON_DATA='{tmp}' has no train_catvnoncat.h5 or test_cat"),
+        (
+            "{tmp}/train_only",
+            "CATNEURON_DATA='{tmp}/train_only' has no test_catvnoncat.h5;",
+        ),
+    ],
+)
+def test_missing_data_exits_with_one_line(
+    value, problem, tmp_path, monkeypatch, capsys, catvnoncat_dir
+):
+    conf = load_conf()
+    (tmp_path / "train_only").mkdir()
+    shutil.copyfile(
+        catvnoncat_dir / "train_catvnoncat.h5",
+        tmp_path / "train_only" / "train_catvnoncat.h5",
+    )
+    if value is None:
+        monkeypatch.delenv("CATNEURON_DATA", raising=False)
+    else:
+        monkeypatch.setenv("CATNEURON_DATA", value.format(tmp=tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        conf._check_data(None, None)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("sphinx-build: error: " + problem.format(tmp=tmp_path))
+    assert err.endswith(
+        "set CATNEURON_DATA to the folder holding train_catvnoncat.h5 and "
+        "test_catvnoncat.h5, then build again.\n"
+    )
+
+
+def test_data_folder_is_made_absolute(monkeypatch, catvnoncat_dir):
+    conf = load_conf()
+    monkeypatch.chdir(catvnoncat_dir.parent)
+    monkeypatch.setenv("CATNEURON_DATA", catvnoncat_dir.name)
+    conf._check_data(None, None)
+    assert os.environ["CATNEURON_DATA"] == str(catvnoncat_dir)
+
+
+def test_sphinx_build_without_data_prints_one_line(tmp_path):
+    for module in ("sphinx", "numpydoc", "sphinxarg", "pydata_sphinx_theme"):
+        pytest.importorskip(module, reason="the [docs] extra is not installed")
+    env = {key: v for key, v in os.environ.items() if key != "CATNEURON_DATA"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", DOCS, tmp_path],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "sphinx-build: error: CATNEURON_DATA is not set; the documentation draws"
+    )
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
