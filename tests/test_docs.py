@@ -152,3 +152,41 @@ def test_sphinx_build_without_data_prints_one_line(tmp_path):
     )
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the README's Python example runs as written, from any folder --------------
+
+
+def readme_example():
+    """The first ``python`` block after the README's "## Example" heading."""
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## Example\n") :]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_readme_example_reads_the_data_home_not_relative_files():
+    code = readme_example()
+    assert "fetch_catvnoncat" in code
+    assert "h5py" not in code and ".h5" not in code
+
+
+def test_readme_example_runs_from_another_folder(
+    tmp_path, catvnoncat_dir, reference_costs
+):
+    (tmp_path / "example.py").write_text(readme_example(), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "CATNEURON_DATA_URL"}
+    env["CATNEURON_DATA"] = str(catvnoncat_dir)
+    result = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    scores, costs = result.stdout.split("\n", 1)
+    assert scores == f"{207 / 209} 0.7"  # 0.9904306220095693, as the comment says
+    printed = [float(value) for value in costs.strip().strip("[]").split()]
+    assert printed == list(reference_costs)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["example.py"]
