@@ -134,6 +134,7 @@ def test_data_folder_is_made_absolute(monkeypatch, catvnoncat_dir):
     assert os.environ["CATNEURON_DATA"] == str(catvnoncat_dir)
 
 
+@pytest.mark.slow
 def test_sphinx_build_without_data_prints_one_line(tmp_path):
     for module in ("sphinx", "numpydoc", "sphinxarg", "pydata_sphinx_theme"):
         pytest.importorskip(module, reason="the [docs] extra is not installed")
@@ -170,6 +171,7 @@ def test_readme_example_reads_the_data_home_not_relative_files():
     assert "h5py" not in code and ".h5" not in code
 
 
+@pytest.mark.slow
 def test_readme_example_runs_from_another_folder(
     tmp_path, catvnoncat_dir, reference_costs
 ):
