@@ -192,3 +192,19 @@ def test_readme_example_runs_from_another_folder(
     printed = [float(value) for value in costs.strip().strip("[]").split()]
     assert printed == list(reference_costs)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["example.py"]
+
+
+# -- CI installs and tests exactly as the README says ---------------------------
+
+
+def test_ci_installs_and_tests_as_the_readme_says():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    ci = (DOCS.parent / ".ci" / "run").read_text(encoding="utf-8")
+    command = re.compile(
+        r'pip install (?:--quiet )?-e "\.\[([\w,-]+)\]"[^\n]*?\n?[^\n]*?'
+        r"\.venv/bin/python -m pytest([^\n&]*)\n"
+    )  # an install, then a test run on the same or the next line
+    ci_extra, ci_options = command.search(ci).groups()
+    readme_commands = {m.groups() for m in command.finditer(readme)}
+    assert (ci_extra, ci_options) == ("test-all", " -n auto")
+    assert readme_commands == {("test", " -n auto"), ("test-all", " -n auto")}
