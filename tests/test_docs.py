@@ -75,6 +75,7 @@ def test_every_figure_has_alt_text(page, number, options):
     alt = options.get("alt", "")
     assert len(alt.split()) >= 10, f"figure {number} of {page} needs real alt text"
     assert alt != options.get("caption"), "the alt text describes, not captions"
+    assert not re.search(r"\w- \w", alt), "a word split at its hyphen"
 
 
 # -- CATNEURON_DATA missing: one line on stderr, exit status 2 ----------------
