@@ -1062,8 +1062,8 @@ def _decode_picture(path, data, kind, image_shape):
             if notes:
                 reason += f"; Pillow warned: {'; '.join(notes)}"
             raise _PictureError(
-                f"cannot read the picture {path} ({reason}); give {_PICTURE_KINDS} "
-                "pictures"
+                f"cannot read the picture {path} ({reason}); the file is damaged, "
+                "replace it"
             ) from exc
     return pixels.reshape(image_shape)
 
