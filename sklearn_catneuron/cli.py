@@ -73,6 +73,8 @@ _EXIT_SKIPPED = 1
 _EXIT_ERROR = 2
 _EXIT_INTERRUPTED = 130
 _EXIT_TERMINATED = 128 + signal.SIGTERM
+# Whoever read the output stopped reading (as for a process killed by SIGPIPE).
+_EXIT_BROKEN_PIPE = 128 + 13
 
 
 class CommandError(Exception):
@@ -337,7 +339,8 @@ def main(argv=None):
         problem the user can fix (missing data, bad model file, existing
         output), after one line on stderr; 130 when interrupted (Control-c)
         and 143 when terminated (SIGTERM), after removing any half-written
-        file.
+        file; 141, silently, when the reader of stdout has gone (as ``ls``
+        killed by SIGPIPE in ``ls | head``).
 
     See Also
     --------
@@ -375,10 +378,14 @@ got '-1' (see 'catneuron train --help')
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error
         return exc.code
+    _tolerate_file_names(sys.stdout)
     with _sigterm_unwinds(), warnings.catch_warnings(record=True):
         warnings.simplefilter("always")  # recorded, then dropped (see Notes)
         try:
             return args.func(args)
+        except BrokenPipeError:  # e.g. 'catneuron predict photos/ | head'
+            _silence_stdout()
+            return _EXIT_BROKEN_PIPE
         except (CommandError, OSError, ImportError) as exc:
             message = " ".join(str(exc).split())
             _say(f"catneuron {args.command}: error: {message}")
@@ -389,6 +396,14 @@ got '-1' (see 'catneuron train --help')
         except _Terminated:
             _say(f"catneuron {args.command}: terminated")
             return _EXIT_TERMINATED
+
+
+def _silence_stdout():
+    """Point stdout at the null device, so exiting does not fail to flush it."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 @contextlib.contextmanager

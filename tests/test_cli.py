@@ -50,6 +50,34 @@ def run(*args, cwd, data_home=None):
     )
 
 
+def run_many(*commands, cwd):
+    """Run several ``(args, ...)`` commands at once: their CompletedProcesses.
+
+    Each process spends most of its time importing; in parallel the test waits
+    for the slowest only.
+    """
+    processes = []
+    for args in commands:
+        argv, env = command(*args)
+        processes.append(
+            subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        )
+    return results
+
+
 def assert_one_line_error(result, match):
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
@@ -663,10 +691,11 @@ def test_predict_skips_damaged_pictures_and_other_files(
     Image.fromarray(X[3]).save(folder / "sub.png" / "nested.png")
     (tmp_path / "named.gif").write_bytes(b"GIF89a broken")
 
-    result = run(
-        "predict", "--model", model_file, folder, "missing.jpg", "named.gif",
+    result, good = run_many(
+        ["predict", "--model", model_file, folder, "missing.jpg", "named.gif"],
+        ["predict", "--model", model_file, folder / "good.png"],
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
@@ -690,7 +719,6 @@ def test_predict_skips_damaged_pictures_and_other_files(
     assert files == [str(folder / "data.PNG"), str(folder / "good.png")]
 
     # Only good pictures: status 0, nothing on stderr.
-    good = run("predict", "--model", model_file, folder / "good.png", cwd=tmp_path)
     assert (good.returncode, good.stderr) == (0, "")
 
 
@@ -705,13 +733,20 @@ def test_predict_file_names_that_are_not_utf8(tmp_path, model_file, catvnoncat):
     with open(bad, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\nbroken")
     argv, env = command("predict", "--model", model_file)
-    outputs = {}
-    for fmt in ("text", "csv", "json"):
-        process = subprocess.run(
-            [*argv, "--format", fmt, os.fsdecode(folder)],
+    processes = {
+        fmt: subprocess.Popen(
+            [*argv, "--format", fmt, folder],
             env=env,
-            capture_output=True,
-            timeout=120,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for fmt in ("text", "csv", "json")
+    }
+    outputs = {}
+    for fmt, process in processes.items():
+        stdout, stderr = process.communicate(timeout=180)
+        process = subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, stderr
         )
         assert process.returncode == 1, process.stderr
         # The damaged one: one line, its name escaped.
@@ -741,24 +776,27 @@ def test_predict_csv_json_and_output_file(tmp_path, model_file, model, catvnonca
     proba = model.predict_proba(X[:3])
     labels = [["non-cat", "cat"][i] for i in proba.argmax(axis=1)]
 
-    # csv on stdout: a header, then one row a picture, in the order given.
-    result, rows = predict_csv(model_file, *names, cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[0] == (
+    # csv on stdout; json to a file (nothing on stdout); json, nothing readable.
+    predict = ["predict", "--model", model_file]
+    as_csv, as_json, empty = run_many(
+        [*predict, "--format", "csv", *names],
+        [*predict, "--format", "json", "--output", "out.json", *names],
+        [*predict, "--format", "json", "missing.png"],
+        cwd=tmp_path,
+    )
+    assert (as_csv.returncode, as_csv.stderr) == (0, "")
+    assert as_csv.stdout.splitlines()[0] == (
         "file,label,probability_non-cat,probability_cat"
     )
-    assert [row["file"] for row in rows] == names
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [row["file"] for row in rows] == names  # in the order given
     assert [row["label"] for row in rows] == labels
     assert_allclose(
         [[float(row[f"probability_{c}"]) for c in ("non-cat", "cat")] for row in rows],
         proba,
         rtol=1e-12,
     )
-
-    # json to a file: nothing on stdout, a list of objects.
-    args = ["predict", "--model", model_file, "--format", "json", *names]
-    result = run(*args, "--output", "out.json", cwd=tmp_path)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "")
     records = json.loads((tmp_path / "out.json").read_text())
     assert [sorted(record) for record in records] == [
         ["file", "label", "probabilities"]
@@ -770,11 +808,11 @@ def test_predict_csv_json_and_output_file(tmp_path, model_file, model, catvnonca
         proba,
         rtol=1e-12,
     )
+    assert (empty.returncode, json.loads(empty.stdout)) == (1, [])  # still valid
 
     # No silent overwrite; --force replaces it; no temporary file is left.
     before = (tmp_path / "out.json").read_bytes()
-    again = run(*args[:-3], "--format", "csv", "a.png", "--output", "out.json",
-                cwd=tmp_path)  # fmt: skip
+    again = run(*predict, "--output", "out.json", "a.png", cwd=tmp_path)
     assert_one_line_error(
         again,
         "^catneuron predict: error: out.json already exists; pass --force to "
@@ -782,8 +820,8 @@ def test_predict_csv_json_and_output_file(tmp_path, model_file, model, catvnonca
     )
     assert (tmp_path / "out.json").read_bytes() == before
     forced = run(
-        "predict", "--model", model_file, "--format", "csv", "--output", "out.json",
-        "--force", "a.png", "missing.png", cwd=tmp_path,
+        *predict, "--format", "csv", "--output", "out.json", "--force", "a.png",
+        "missing.png", cwd=tmp_path,
     )  # fmt: skip
     assert forced.returncode == 1  # a picture was skipped; the rest is written
     assert forced.stderr.splitlines() == [
@@ -793,10 +831,6 @@ def test_predict_csv_json_and_output_file(tmp_path, model_file, model, catvnonca
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out.json").read_text())))
     assert [row["file"] for row in rows] == ["a.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names, "out.json"])
-
-    # Nothing readable: an empty table, still valid.
-    empty = run(*args[:-3], "--format", "json", "missing.png", cwd=tmp_path)
-    assert (empty.returncode, json.loads(empty.stdout)) == (1, [])
 
 
 def apng_with_bad_frame_count(image):
@@ -910,16 +944,34 @@ def test_predict_memory_is_bounded_over_many_pictures(tmp_path, model_file, catv
     for i in range(4000):
         (folder / f"{i:05d}.png").write_bytes(png)
     _, env = command()
-    peaks = {}
-    for name in ("one.png", "many"):
-        result = subprocess.run(
-            [sys.executable, "-c", MEASURE_PEAK, tmp_path / f"{name}.rss", "predict",
-             "--model", model_file, "--format", "csv", tmp_path / name],
-            env=env, capture_output=True, text=True, timeout=300,
+    processes = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                MEASURE_PEAK,
+                tmp_path / f"{name}.rss",
+                "predict",
+                "--model",
+                model_file,
+                "--format",
+                "csv",
+                tmp_path / name,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
-        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+        for name in ("one.png", "many")
+    }
+    peaks, lines = {}, {}
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=300)
+        assert (process.returncode, err) == (0, ""), err
+        lines[name] = len(out.splitlines())
         peaks[name] = int((tmp_path / f"{name}.rss").read_text()) * 1024
-    assert len(result.stdout.splitlines()) == 4001
+    assert lines == {"one.png": 2, "many": 4001}
     assert peaks["many"] - peaks["one.png"] < 100 * 2**20, peaks
 
 
@@ -942,10 +994,16 @@ def test_plot_format_from_the_suffix(tmp_path, catvnoncat_dir, capsys):
         assert (tmp_path / name).read_bytes().startswith(magic), name
     assert b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
     capsys.readouterr()
-    # As a process too: a PDF, and a suffix matplotlib is not asked to guess.
-    pdf = run(*train_args(tmp_path, catvnoncat_dir, max_iter=3)[:-4],
-              "--model", "p.skops", "--plot", "p.pdf", cwd=tmp_path)  # fmt: skip
-    assert (pdf.returncode, pdf.stderr) == (0, ""), pdf.stderr
+    # As a process too: a PDF (and a model file name that is not UTF-8, which
+    # the report prints as its bytes), then a suffix matplotlib cannot write.
+    model_name = "p\udcff.skops" if sys.platform == "linux" else "p.skops"
+    argv, env = command(*train_args(tmp_path, catvnoncat_dir, max_iter=3)[:-4])
+    pdf = subprocess.run(
+        [*argv, "--model", model_name, "--plot", "p.pdf"],
+        cwd=tmp_path, env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert (pdf.returncode, pdf.stderr) == (0, b""), pdf.stderr
+    assert pdf.stdout.splitlines()[-2] == b"model:          " + os.fsencode(model_name)
     assert (tmp_path / "p.pdf").read_bytes()[:5] == b"%PDF-"
     before = contents(tmp_path)
     xyz = run("train", "--model", "x.skops", "--plot", "x.xyz", cwd=tmp_path)
@@ -1083,3 +1141,21 @@ def test_missing_packages_name_a_command_that_works(tmp_path):
         """line needs with 'pip install -e ".\\[cli\\]"' in the sklearn-catneuron """
         "folder$",
     )
+
+
+def test_predict_into_a_closed_pipe_is_quiet(tmp_path, model_file, catvnoncat):
+    # 'catneuron predict photos/ | head -1': the reader goes away; no traceback,
+    # no message, status 141 as for a process killed by SIGPIPE.
+    _, _, X, _ = catvnoncat
+    Image.fromarray(X[0]).save(tmp_path / "cat.png")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    argv, env = command("predict", "--model", model_file, "cat.png")
+    try:
+        result = subprocess.run(
+            argv, cwd=tmp_path, env=env, stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
