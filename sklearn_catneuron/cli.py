@@ -66,7 +66,7 @@ _MAX_PICTURE_PIXELS = 2**26
 _BATCH_SIZE = 256
 # A model file may hold types from these packages only (skops refuses the rest).
 _TRUSTED_PACKAGES = ("sklearn_catneuron", "sklearn", "numpy")
-_PIP_NAMES = {"skops": "skops", "PIL": "Pillow"}
+_PIP_NAMES = {"skops.io": "skops", "PIL": "Pillow"}
 # Exit statuses: a picture could not be classified; usage or any problem the
 # user can fix; interrupted (Control-c); terminated (SIGTERM), as shells report.
 _EXIT_SKIPPED = 1
@@ -441,7 +441,7 @@ def _say(line):
 
 
 def _train(args):
-    _require(args.command, "skops", "matplotlib", "tqdm")
+    _require(args.command, "skops.io", "matplotlib", "tqdm")
     plot_format = _plot_format(args.plot)
     _check_outputs([args.model, args.plot], force=args.force)
     data_home, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
@@ -499,7 +499,7 @@ def _predict(args):
     Only one batch of pictures is in memory at a time, and the folders are
     listed lazily, so memory stays bounded whatever the number of pictures.
     """
-    _require(args.command, "skops", "PIL")
+    _require(args.command, "skops.io", "PIL")
     if args.output is not None:
         _check_outputs([args.output], force=args.force)
     model = _load_model(args.model)
@@ -689,7 +689,8 @@ def _require(command, *modules):
     imported where it is used.
     """
     for module in modules:
-        if importlib.util.find_spec(module) is None:
+        # The top-level package only: finding "a.b" would import "a".
+        if importlib.util.find_spec(module.partition(".")[0]) is None:
             package = _PIP_NAMES.get(module, module)
             raise CommandError(
                 f"catneuron {command} needs {package}, which is not installed; "
