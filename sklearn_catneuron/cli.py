@@ -539,16 +539,18 @@ def _predict(args):
 def _predict_proba(model, images, model_path):
     import numpy as np
 
-    damaged = (
-        f"the model in {model_path} cannot classify pictures ({{}}); it is "
-        "damaged: train a new one with 'catneuron train'"
-    )
+    def damaged(reason):
+        return CommandError(
+            f"the model in {model_path} cannot classify pictures ({reason}); it is "
+            "damaged: train a new one with 'catneuron train'"
+        )
+
     try:
         proba = model.predict_proba(images)
     except (ValueError, TypeError, AttributeError) as exc:  # a tampered file
-        raise CommandError(damaged.format(exc)) from exc
+        raise damaged(exc) from exc
     if not np.isfinite(proba).all():
-        raise CommandError(damaged.format("it gives probabilities that are NaN"))
+        raise damaged("it gives probabilities that are NaN")
     return proba
 
 

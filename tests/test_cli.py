@@ -1159,3 +1159,27 @@ def test_predict_into_a_closed_pipe_is_quiet(tmp_path, model_file, catvnoncat):
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_predict_never_waits_on_a_pipe_named_like_a_picture(
+    tmp_path, model_file, catvnoncat, capsys
+):
+    # A pipe (or a link to a device) inside a folder, with a picture's name:
+    # reported and skipped, never read (reading would wait forever).
+    _, _, X, _ = catvnoncat
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(X[0]).save(folder / "a.png")
+    os.mkfifo(folder / "b.png")
+    (folder / "c.jpg").symlink_to(os.devnull)
+    assert main(["predict", "--model", str(model_file), str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"catneuron predict: error: {folder / name} is neither a file nor a folder; "
+        "give picture files or folders; skipped"
+        for name in ("b.png", "c.jpg")
+    ]
+    assert [line.split()[0] for line in captured.out.splitlines()] == [
+        str(folder / "a.png")
+    ]
