@@ -2,14 +2,24 @@
 
 A single sigmoid neuron trained by full-batch gradient descent, as a
 scikit-learn classifier, and the image flattening step that feeds it.
+
+The public names are loaded on first use (PEP 562), so ``import
+sklearn_catneuron`` and the ``catneuron`` command start quickly; ``from
+sklearn_catneuron import SigmoidNeuronClassifier`` works as usual.
 """
 
-from sklearn_catneuron._neuron import SigmoidNeuronClassifier
-from sklearn_catneuron._neuron_cv import SigmoidNeuronClassifierCV
-from sklearn_catneuron._plotting import CostCurveDisplay, plot_image_grid
-from sklearn_catneuron._preprocessing import ImageFlattener
+import importlib
 
 __version__ = "0.1.0"
+
+# Public name -> the private module that defines it.
+_LAZY = {
+    "CostCurveDisplay": "sklearn_catneuron._plotting",
+    "ImageFlattener": "sklearn_catneuron._preprocessing",
+    "SigmoidNeuronClassifier": "sklearn_catneuron._neuron",
+    "SigmoidNeuronClassifierCV": "sklearn_catneuron._neuron_cv",
+    "plot_image_grid": "sklearn_catneuron._plotting",
+}
 
 __all__ = [
     "CostCurveDisplay",
@@ -19,3 +29,19 @@ __all__ = [
     "__version__",
     "plot_image_grid",
 ]
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(
+            f"module 'sklearn_catneuron' has no attribute {name!r}"
+        ) from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

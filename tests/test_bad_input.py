@@ -5,6 +5,7 @@ The estimators (fit, parameters, predict, transform), the fetcher
 Damaged downloads are in ``test_datasets.py`` (they need a loopback server).
 """
 
+import copy
 import os
 import pickle
 import re
@@ -501,7 +502,8 @@ def test_billion_image_file_is_refused_from_its_header(mirror):
 # ``cli_files`` fixture), with $CATNEURON_DATA naming the real data; a few rows
 # also run as real processes (``test_cli_errors_as_processes``). Every row must
 # exit with status 2 after one line on stderr, print nothing on stdout, and
-# leave every file as it was.
+# leave every file as it was; pictures that cannot be read are skipped instead
+# (status 1, ``PICTURES``).
 
 
 @pytest.fixture(scope="module")
@@ -535,6 +537,7 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     (folder / "existing.skops").write_bytes(b"keep me too")
     (folder / "a_file").write_text("a file, not a folder")
     (folder / "a_folder.skops").mkdir()
+    (folder / "a_folder.png").mkdir()
 
     # Model files: a good one, then every way of not being one.
     X_train, y_train, X_test, _ = catvnoncat
@@ -566,6 +569,9 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     flat = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
     flat.fit(X_train.reshape(len(X_train), -1), y_train)
     skops_io.dump(flat, folder / "flat.skops")
+    nan_model = copy.deepcopy(model)
+    nan_model[-1].coef_ = np.full_like(model[-1].coef_, np.nan)  # NaN answers
+    skops_io.dump(nan_model, folder / "nan.skops")
     model[-1].coef_ = model[-1].coef_[:, :100]  # loads fine, cannot predict
     skops_io.dump(model, folder / "tampered.skops")
 
@@ -582,11 +588,14 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     (folder / "zeros.png").write_bytes(PNG_SIGNATURE + bytes(100))
     (folder / "text.png").write_text("hello")
     (folder / "page.jpg").write_text("<!DOCTYPE html><title>404</title>")
+    (folder / "random.png").write_bytes(np.random.default_rng(0).bytes(300))
+    # Read by their bytes, not their names: a GIF, and a BMP named .png, work.
     Image.new("RGB", (8, 8)).save(folder / "picture.gif", format="GIF")
     Image.new("RGB", (8, 8)).save(folder / "bitmap.png", format="BMP")
-    # Over 2 * MAX_IMAGE_PIXELS Pillow refuses; between 1 and 2 times it only
-    # warns and would decode them: 10**10 and 10**8 pixels, a few bytes each.
-    assert 10**8 > Image.MAX_IMAGE_PIXELS and 10**10 > 2 * Image.MAX_IMAGE_PIXELS
+    # Over 2 * MAX_IMAGE_PIXELS (the command sets 2**26) Pillow refuses; between 1
+    # and 2 times it only warns and would decode them: 10**10 and 10**8 pixels,
+    # a few bytes each.
+    assert 2**26 < 10**8 < 2 * 2**26 < 10**10
     (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
     (folder / "big.png").write_bytes(png_header(10_000, 10_000))
     (folder / "no_pictures").mkdir()
@@ -616,6 +625,17 @@ TRAIN = {
     "max iter negative": ("train --max-iter -3", "got '-3'"),
     "max iter float": ("train --max-iter 1.5", "got '1.5'"),
     "max iter text": ("train --max-iter many", "got 'many'"),
+    "max iter huge": (
+        "train --max-iter 1000000000000",
+        r"^catneuron train: error: argument --max-iter: at most 10000000 steps "
+        r"\(about an hour\), got 1000000000000; to train longer, use "
+        "SigmoidNeuronClassifier from Python",
+    ),
+    "max iter 1e24": (
+        "train --max-iter 1e24",
+        "--max-iter: must be a positive integer, got '1e24' \\(see",
+    ),
+    "max iter 5000 digits": (f"train --max-iter {'9' * 5000}", "a positive integer"),
     "model without value": ("train --model", "--model: expected one argument"),
     "data home without value": ("train --data-home", "expected one argument"),
     "unknown option": ("train --epochs 3", "unrecognized arguments: --epochs 3"),
@@ -692,8 +712,15 @@ TRAIN = {
         "train --plot nowhere/deeper/c.png",
         "the folder nowhere/deeper does not exist",
     ),
+    "plot format unknown": (
+        "train --plot cost.xyz",
+        "^catneuron train: error: cannot save a plot as cost.xyz: the file name "
+        r"must end in one of .png, .pdf, .svg, .eps, .ps \(the suffix gives the "
+        r"format\)$",
+    ),
+    "plot without suffix": ("train --plot cost", "cannot save a plot as cost:"),
     "model and plot one file": (
-        "train --model out.bin --plot out.bin",
+        "train --model out.png --plot out.png",
         "the model and the plot would go to the same file",
     ),
 }
@@ -759,70 +786,95 @@ PREDICT = {
         "the model in tampered.skops cannot classify pictures .*; it is damaged: "
         "train a new one",
     ),
-    # Pictures.
+    "model NaN": (
+        "predict --model nan.skops cat.png",
+        r"the model in nan.skops cannot classify pictures \(it gives probabilities "
+        "that are NaN\\); it is damaged",
+    ),
+    # Output.
+    "format unknown": ("predict --format xml cat.png", "invalid choice: 'xml'"),
+    "output exists": (
+        "predict --model model.skops --output existing.png cat.png",
+        "^catneuron predict: error: existing.png already exists; pass --force to "
+        "replace it, or choose another file name$",
+    ),
+    "output folder missing": (
+        "predict --model model.skops --output nowhere/out.csv cat.png",
+        "cannot write nowhere/out.csv: the folder nowhere does not exist",
+    ),
+    "output is a folder": (
+        "predict --model model.skops --output a_folder.skops cat.png",
+        "a_folder.skops is a folder; give a file name",
+    ),
+}
+
+# Pictures that cannot be read: one line each on stderr, ending "; skipped",
+# the others classified, and exit status 1 (see ``test_cli_bad_pictures``).
+PICTURES = {
     "picture missing": (
-        "predict --model model.skops absent.jpg",
-        "absent.jpg does not exist; give picture files or folders",
+        "absent.jpg",
+        "^catneuron predict: error: absent.jpg does not exist; give picture files "
+        "or folders; skipped$",
     ),
     "picture empty": (
-        "predict --model model.skops empty.png",
-        r"cannot read the picture empty.png \(cannot identify image file .*\); give "
-        "PNG or JPEG files",
+        "empty.png",
+        "cannot read the picture empty.png: the file is empty; give PNG, JPEG, "
+        "WEBP, BMP, GIF or TIFF pictures; skipped$",
     ),
     "picture PNG truncated": (
-        "predict --model model.skops truncated.png",
-        "cannot read the picture truncated.png",
+        "truncated.png",
+        r"cannot read the picture truncated.png \(OSError: image file is truncated",
     ),
     "picture JPEG truncated": (
-        "predict --model model.skops truncated.jpg",
-        "cannot read the picture truncated.jpg",
+        "truncated.jpg",
+        r"cannot read the picture truncated.jpg \(OSError: Truncated File Read\); "
+        "the file is damaged, replace it; skipped$",
     ),
     "picture PNG signature only": (
-        "predict --model model.skops signature-only.png",
-        "cannot read the picture signature-only.png",
+        "signature-only.png",
+        r"cannot read the picture signature-only.png \(it is not a valid PNG file\)",
     ),
     "picture PNG header zeros": (
-        "predict --model model.skops zeros.png",
-        "cannot read the picture zeros.png",
+        "zeros.png",
+        r"cannot read the picture zeros.png \(it is not a valid PNG file\)",
     ),
     "picture is text": (
-        "predict --model model.skops text.png",
-        "cannot read the picture text.png",
+        "text.png",
+        "cannot read the picture text.png: it is not a PNG, JPEG, WEBP, BMP, GIF "
+        r"or TIFF picture \(it starts with b'hello'\); skipped$",
+    ),
+    "picture is random bytes": (
+        "random.png",
+        "cannot read the picture random.png: it is not a PNG, JPEG",
     ),
     "picture is a web page": (
-        "predict --model model.skops page.jpg",
-        "cannot read the picture page.jpg",
-    ),
-    "picture GIF": (
-        "predict --model model.skops picture.gif",
-        "cannot read the picture picture.gif",
-    ),
-    "picture BMP named .png": (
-        "predict --model model.skops bitmap.png",
-        "cannot read the picture bitmap.png",
+        "page.jpg",
+        "cannot read the picture page.jpg: it is not a PNG",
     ),
     "picture decompression bomb": (
-        "predict --model model.skops bomb.png",
+        "bomb.png",
         r"^catneuron predict: error: refusing to read the picture bomb.png: Image "
-        r"size \(10000000000 pixels\) exceeds limit .* Give a picture of at most "
-        r"\d+ pixels$",
+        r"size \(10000000000 pixels\) exceeds limit of 134217728 pixels, could be "
+        r"decompression bomb DOS attack. Give a picture of at most 67108864 pixels; "
+        "skipped$",
     ),
     "picture over the pixel limit": (
-        "predict --model model.skops cat.png big.png",
+        "big.png",
         r"refusing to read the picture big.png: Image size \(100000000 pixels\) "
-        "exceeds limit",
+        "exceeds limit of 67108864 pixels",
     ),
     "picture a device": (
-        f"predict --model model.skops {os.devnull}",
+        os.devnull,
         f"{os.devnull} is neither a file nor a folder",
     ),
     "folder without pictures": (
-        "predict --model model.skops no_pictures",
-        "the folder no_pictures holds no .png, .jpg or .jpeg pictures",
+        "no_pictures",
+        r"the folder no_pictures holds no pictures \(files ending in .png, .jpg, "
+        r".jpeg, .webp, .bmp, .gif, .tif, .tiff\); skipped$",
     ),
     "folder without picture files": (
-        "predict --model model.skops only_text",
-        "the folder only_text holds no .png",
+        "only_text",
+        "the folder only_text holds no pictures",
     ),
 }
 
@@ -839,6 +891,7 @@ SWEEP = {
     "learning rate inf": ("sweep --learning-rates 1e400", "got '1e400'"),
     "max iter zero": ("sweep --max-iter 0", "must be a positive integer"),
     "max iter float": ("sweep --max-iter 1.5", "got '1.5'"),
+    "max iter huge": ("sweep --max-iter 10000001", "at most 10000000 steps"),
     "plot without value": ("sweep --plot", "--plot: expected one argument"),
     "unknown option": ("sweep --model m.skops", "unrecognized arguments"),
     # Missing or damaged data.
@@ -874,7 +927,8 @@ SWEEP = {
         "the folder nowhere does not exist",
     ),
     "plot under a file": ("sweep --plot a_file/s.png", "a_file is a file, not a"),
-    "plot is a folder": ("sweep --plot a_folder.skops", "is a folder; give a file"),
+    "plot is a folder": ("sweep --plot a_folder.png", "is a folder; give a file"),
+    "plot format unknown": ("sweep --plot s.jpg", "cannot save a plot as s.jpg"),
     "plot folder unwritable": (
         "sweep --plot {unwritable}/s.png",
         "the folder .* is not writable",
@@ -896,8 +950,8 @@ def _argv(text, request):
     return argv
 
 
-def _assert_one_line_error(status, out, err, match):
-    assert status == 2, err
+def _assert_one_line_error(status, out, err, match, expected=2):
+    assert status == expected, err
     assert out == ""
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
@@ -948,12 +1002,33 @@ def test_cli_command_bad_input(
     _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
 
 
+@pytest.mark.parametrize("row", PICTURES.values(), ids=PICTURES.keys())
+def test_cli_bad_pictures(monkeypatch, capsys, cli_files, row):
+    name, match = row
+    monkeypatch.chdir(cli_files)
+    before = _snapshot(cli_files)
+    # Alone: one line, nothing classified, status 1.
+    status = main(["predict", "--model", "model.skops", name])
+    captured = capsys.readouterr()
+    _assert_one_line_error(status, captured.out, captured.err, match, expected=1)
+    assert captured.err.endswith("; skipped\n")
+    # Among good pictures: the same line, and the good ones are classified.
+    status = main(["predict", "--model", "model.skops", "cat.png", name, "cat.png"])
+    captured = capsys.readouterr()
+    _assert_one_line_error(status, "", captured.err, match, expected=1)
+    assert [line.split()[0] for line in captured.out.splitlines()] == ["cat.png"] * 2
+    assert _snapshot(cli_files) == before
+
+
 def test_cli_good_files_are_good(monkeypatch, capsys, cli_files, catvnoncat_dir):
     # The rows fail for the reason they name: the same command with the good
-    # model and picture works.
+    # model and picture works; so do a GIF, and a BMP named .png.
     monkeypatch.chdir(cli_files)
-    assert main(["predict", "--model", "model.skops", "cat.png"]) == 0
-    assert capsys.readouterr().out.startswith("cat.png  ")
+    pictures = ["cat.png", "picture.gif", "bitmap.png"]
+    assert main(["predict", "--model", "model.skops", *pictures]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert [line.split()[0] for line in captured.out.splitlines()] == pictures
 
 
 # One row of each kind, as real processes: the same one line and status 2 at
@@ -964,7 +1039,7 @@ PROCESS_ROWS = [
     (TRAIN, "model folder unwritable"),
     (PREDICT, "model is a pickle (.pkl)"),
     (PREDICT, "model runs os.system"),
-    (PREDICT, "picture over the pixel limit"),
+    (PREDICT, "output exists"),
     (SWEEP, "data billion-images"),
     (SWEEP, "plot exists"),
 ]
