@@ -665,9 +665,11 @@ def _load_data(data_home):
     from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
     try:
-        data_home = get_data_home(data_home)
+        # Fetch first: get_data_home creates the folder, which a failed fetch
+        # must not leave behind.
         train = fetch_catvnoncat(subset="train", data_home=data_home, return_X_y=True)
         test = fetch_catvnoncat(subset="test", data_home=data_home, return_X_y=True)
+        data_home = get_data_home(data_home)
     except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
         raise CommandError(str(exc)) from exc
     return data_home, train, test

@@ -1185,3 +1185,18 @@ def test_predict_never_waits_on_a_pipe_named_like_a_picture(
     assert [line.split()[0] for line in captured.out.splitlines()] == [
         str(folder / "a.png")
     ]
+
+
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_failed_fetch_creates_no_data_folder(tmp_path, command_name):
+    """A data home that does not exist is not created when nothing was fetched."""
+    argv, env = command(command_name, "--data-home", "typo/deep/data", "--quiet")
+    env["CATNEURON_OFFLINE"] = "1"
+    result = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "typo").exists()
+    assert list(tmp_path.iterdir()) == []
