@@ -5,6 +5,7 @@ The estimators (fit, parameters, predict, transform), the fetcher
 Damaged downloads are in ``test_datasets.py`` (they need a loopback server).
 """
 
+import json
 import os
 import pickle
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -23,7 +25,7 @@ from _files import DAMAGES, PNG_SIGNATURE, huge_images, png_header, truncate
 from scipy.sparse import csr_matrix
 from sklearn.exceptions import NotFittedError
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, save_model
 from sklearn_catneuron.cli import main
 from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
@@ -491,14 +493,16 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     X_train, y_train, X_test, _ = catvnoncat
     model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=10))
     model.fit(X_train, y_train)
-    skops_io.dump(model, folder / "model.skops")
-    good = (folder / "model.skops").read_bytes()
-    (folder / "truncated.skops").write_bytes(good[: len(good) // 2])
+    save_model(model, folder / "model.cnm")
+    good = (folder / "model.cnm").read_bytes()
+    (folder / "truncated.cnm").write_bytes(good[: len(good) // 2])
     (folder / "model.pkl").write_bytes(pickle.dumps(model))
-    (folder / "pickle.skops").write_bytes(pickle.dumps(model))
+    (folder / "pickle.cnm").write_bytes(pickle.dumps(model))
     joblib.dump(model, folder / "model.joblib")
-    (folder / "text.skops").write_text("not a model")
-    (folder / "empty.skops").write_bytes(b"")
+    (folder / "text.cnm").write_text("not a model")
+    (folder / "empty.cnm").write_bytes(b"")
+    # Model files of the skops format that earlier versions wrote.
+    skops_io.dump(model, folder / "model.skops")
     skops_io.dump(
         make_pipeline(ImageFlattener(), FunctionTransformer(os.getcwd)),
         folder / "getcwd.skops",
@@ -510,15 +514,21 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     skops_io.dump(
         LogisticRegression().fit([[0.0], [1.0]], [0, 1]), folder / "other.skops"
     )
-    skops_io.dump(
-        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
-        folder / "unfitted.skops",
-    )
-    flat = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
-    flat.fit(X_train.reshape(len(X_train), -1), y_train)
-    skops_io.dump(flat, folder / "flat.skops")
-    model[-1].coef_ = model[-1].coef_[:, :100]  # loads fine, cannot predict
-    skops_io.dump(model, folder / "tampered.skops")
+    # Model files altered after they were written: (object, key, new value).
+    with zipfile.ZipFile(folder / "model.cnm") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    for name, (where, key, value) in {
+        "other": (lambda doc: doc["steps"][1], "class", "LogisticRegression"),
+        "flat": (lambda doc: doc["steps"][0], "image_shape_", [12288]),
+        "tampered": (lambda doc: doc["arrays"]["coef_"], "shape", [1, 100]),
+    }.items():
+        document = json.loads(members["model.json"])
+        where(document)[key] = value
+        with zipfile.ZipFile(folder / f"{name}.cnm", "w") as archive:
+            for member, data in members.items():
+                if member == "model.json":
+                    data = json.dumps(document).encode()
+                archive.writestr(member, data)
 
     # Pictures: a good one, then every way of not being one.
     Image.fromarray(X_test[0]).save(folder / "cat.png")
@@ -648,6 +658,8 @@ TRAIN = {
     ),
 }
 
+SKOPS = "was written by an older version of sklearn-catneuron in the skops format"
+
 PREDICT = {
     # Option values.
     "no pictures": ("predict", "the following arguments are required: IMAGE_OR"),
@@ -655,123 +667,137 @@ PREDICT = {
     "unknown option": ("predict --threshold 0.3 cat.png", "unrecognized arguments"),
     # Model files.
     "model missing": (
-        "predict --model absent.skops cat.png",
-        "model file absent.skops not found; write one with 'catneuron train --model "
-        "absent.skops'",
+        "predict --model absent.cnm cat.png",
+        "model file absent.cnm not found; write one with 'catneuron train --model "
+        "absent.cnm'",
     ),
     "model is a folder": (
         "predict --model a_folder.skops cat.png",
         "a_folder.skops is a folder, not a model file",
     ),
-    "model is text": (
-        "predict --model text.skops cat.png",
-        "text.skops is not a model file written by 'catneuron train'; train one "
-        r"with 'catneuron train --model text.skops' \(BadZipFile",
+    "model is a device": (
+        f"predict --model {os.devnull} cat.png",
+        f"{os.devnull} is a character device, not a model file",
     ),
-    "model is empty": ("predict --model empty.skops cat.png", "not a model file"),
-    "model truncated": ("predict --model truncated.skops cat.png", "not a model"),
+    "model is text": (
+        "predict --model text.cnm cat.png",
+        "text.cnm is not a model file written by 'catneuron train' "
+        r"\(it is not a zip archive; it starts with b'not a mo'\); train one "
+        "with 'catneuron train --model text.cnm'",
+    ),
+    "model is empty": ("predict --model empty.cnm cat.png", r"\(it is empty\)"),
+    "model truncated": (
+        "predict --model truncated.cnm cat.png",
+        r"truncated.cnm is not a model file .*\(no zip directory: truncated\?\)",
+    ),
     "model is a pickle (.pkl)": (
         "predict --model model.pkl cat.png",
-        "model.pkl is not a model file .*BadZipFile",
+        "model.pkl is not a model file .*it is not a zip archive",
     ),
-    "model is a pickle (.skops)": (
-        "predict --model pickle.skops cat.png",
-        "pickle.skops is not a model file",
+    "model is a pickle (.cnm)": (
+        "predict --model pickle.cnm cat.png",
+        "pickle.cnm is not a model file",
     ),
     "model is a joblib file": (
         "predict --model model.joblib cat.png",
         "model.joblib is not a model file",
     ),
+    "model of the skops format": (
+        "predict --model model.skops cat.png",
+        f"^catneuron predict: error: model.skops {SKOPS}, which is no longer loaded "
+        "because such files can run code; train the model again with 'catneuron "
+        r"train' \(or save it with sklearn_catneuron.save_model\)$",
+    ),
     "model runs os.getcwd": (
         "predict --model getcwd.skops cat.png",
-        r"refusing to load getcwd.skops: it holds types from outside "
-        r"sklearn_catneuron, scikit-learn and numpy \([a-z]+\.getcwd\), which could "
-        "run code",
+        f"getcwd.skops {SKOPS}",
     ),
     "model runs os.system": (
         "predict --model system.skops cat.png",
-        r"refusing to load system.skops: .*\([a-z]+\.system\)",
+        f"system.skops {SKOPS}",
+    ),
+    "model of another kind (skops)": (
+        "predict --model other.skops cat.png",
+        f"other.skops {SKOPS}",
     ),
     "model of another kind": (
-        "predict --model other.skops cat.png",
-        "it holds a LogisticRegression, not a Pipeline of ImageFlattener",
-    ),
-    "model never fitted": (
-        "predict --model unfitted.skops cat.png",
-        "unfitted.skops is not a model file .*it holds a model never fitted",
+        "predict --model other.cnm cat.png",
+        "other.cnm is a damaged or altered model file \\(step 1 is "
+        "'LogisticRegression'; a model holds only ImageFlattener then "
+        r"SigmoidNeuronClassifier\); train a new one",
     ),
     "model for flat inputs": (
-        "predict --model flat.skops cat.png",
-        r"it expects inputs of shape \(12288,\), not pictures",
+        "predict --model flat.cnm cat.png",
+        r"image_shape_ is \[12288\], not a list of two or three integers",
     ),
     "model tampered": (
-        "predict --model tampered.skops cat.png",
-        "the model in tampered.skops cannot classify pictures .*; it is damaged: "
-        "train a new one",
+        "predict --model tampered.cnm cat.png",
+        r"tampered.cnm is a damaged or altered model file \(coef_ has shape "
+        r"\(1, 100\), expected \(1, 12288\)\)",
     ),
     # Pictures.
     "picture missing": (
-        "predict --model model.skops absent.jpg",
+        "predict --model model.cnm absent.jpg",
         "absent.jpg does not exist; give picture files or folders",
     ),
     "picture empty": (
-        "predict --model model.skops empty.png",
+        "predict --model model.cnm empty.png",
         r"cannot read the picture empty.png \(cannot identify image file .*\); give "
         "PNG or JPEG files",
     ),
     "picture PNG truncated": (
-        "predict --model model.skops truncated.png",
+        "predict --model model.cnm truncated.png",
         "cannot read the picture truncated.png",
     ),
     "picture JPEG truncated": (
-        "predict --model model.skops truncated.jpg",
+        "predict --model model.cnm truncated.jpg",
         "cannot read the picture truncated.jpg",
     ),
     "picture PNG signature only": (
-        "predict --model model.skops signature-only.png",
+        "predict --model model.cnm signature-only.png",
         "cannot read the picture signature-only.png",
     ),
     "picture PNG header zeros": (
-        "predict --model model.skops zeros.png",
+        "predict --model model.cnm zeros.png",
         "cannot read the picture zeros.png",
     ),
     "picture is text": (
-        "predict --model model.skops text.png",
+        "predict --model model.cnm text.png",
         "cannot read the picture text.png",
     ),
     "picture is a web page": (
-        "predict --model model.skops page.jpg",
+        "predict --model model.cnm page.jpg",
         "cannot read the picture page.jpg",
     ),
     "picture GIF": (
-        "predict --model model.skops picture.gif",
+        "predict --model model.cnm picture.gif",
         "cannot read the picture picture.gif",
     ),
     "picture BMP named .png": (
-        "predict --model model.skops bitmap.png",
+        "predict --model model.cnm bitmap.png",
         "cannot read the picture bitmap.png",
     ),
     "picture decompression bomb": (
-        "predict --model model.skops bomb.png",
+        "predict --model model.cnm bomb.png",
         r"^catneuron predict: error: refusing to read the picture bomb.png: Image "
         r"size \(10000000000 pixels\) exceeds limit .* Give a picture of at most "
         r"\d+ pixels$",
     ),
     "picture over the pixel limit": (
-        "predict --model model.skops cat.png big.png",
+        "predict --model model.cnm cat.png big.png",
         r"refusing to read the picture big.png: Image size \(100000000 pixels\) "
         "exceeds limit",
     ),
     "picture a device": (
-        f"predict --model model.skops {os.devnull}",
+        f"predict --model model.cnm {os.devnull}",
         f"{os.devnull} is neither a file nor a folder",
     ),
     "folder without pictures": (
-        "predict --model model.skops no_pictures",
+        "predict --model model.cnm no_pictures",
         "the folder no_pictures holds no .png, .jpg or .jpeg pictures",
     ),
     "folder without picture files": (
-        "predict --model model.skops only_text",
+        "predict --model model.cnm only_text",
         "the folder only_text holds no .png",
     ),
 }
@@ -901,7 +927,7 @@ def test_cli_good_files_are_good(monkeypatch, capsys, cli_files, catvnoncat_dir)
     # The rows fail for the reason they name: the same command with the good
     # model and picture works.
     monkeypatch.chdir(cli_files)
-    assert main(["predict", "--model", "model.skops", "cat.png"]) == 0
+    assert main(["predict", "--model", "model.cnm", "cat.png"]) == 0
     assert capsys.readouterr().out.startswith("cat.png  ")
 
 

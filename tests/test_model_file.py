@@ -168,6 +168,7 @@ def test_same_model_same_bytes(tmp_path, fitted, model_bytes):
     assert (tmp_path / "a.cnm").read_bytes() == model_bytes
 
 
+@pytest.mark.filterwarnings("ignore:Gradient descent did not reach tol")
 @pytest.mark.parametrize(
     "image_shape, labels, dtype, params",
     [
@@ -763,6 +764,7 @@ def test_tampered_json_text(folder, model_bytes):
             load_bytes(data, folder, name)
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 def test_archive_structure_is_checked(folder, model_bytes):
     members = members_of(model_bytes)
     listed = list(members.items())
