@@ -495,7 +495,7 @@ def _read_regular_file(path):
             f"model file {path} not found; write one with "
             f"'catneuron train --model {path}'"
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
         kind = _kind(path)
         if kind is not None:
             raise ModelFileError(_not_regular(path, kind)) from None
@@ -541,7 +541,7 @@ def _read_regular_file(path):
 def _kind(path):
     try:
         return _kind_of_mode(os.stat(path).st_mode)
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
@@ -565,7 +565,7 @@ def _not_regular(path, kind):
 
 
 def _reason(exc):
-    return exc.strerror or str(exc) or type(exc).__name__
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _not_a_model(where, detail):
@@ -923,10 +923,11 @@ def _array_specs(arrays_doc, n_features):
         ):
             raise _Damaged(f"arrays.{name}.shape is {_describe(shape)}")
         shape = tuple(shape)
+        if not isinstance(dtype, str):
+            raise _Damaged(f"arrays.{name}.dtype is {_describe(dtype)}, not a string")
         if name == "classes_":
             allowed = dtype in _LABEL_DTYPES or (
-                isinstance(dtype, str)
-                and re.fullmatch(r"<U[1-9][0-9]{0,2}", dtype)
+                re.fullmatch(r"<U[1-9][0-9]{0,2}", dtype) is not None
                 and int(dtype[2:]) <= MAX_LABEL_CHARS
             )
             expected = (2,)

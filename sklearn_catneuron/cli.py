@@ -603,7 +603,10 @@ def _dump_model(model, f):
     """Write the model file of ``model`` to the open binary file ``f``."""
     from sklearn_catneuron._model_file import save_model
 
-    save_model(model, f)
+    try:
+        save_model(model, f)
+    except (TypeError, ValueError) as exc:  # beyond the format's bounds
+        raise CommandError(f"cannot save the model: {exc}") from exc
 
 
 def _load_model(path):

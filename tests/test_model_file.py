@@ -750,10 +750,15 @@ def test_tampered_json_text(folder, model_bytes):
             text.replace('"alpha": 0.0', '"alpha": 0.0, "alpha": 1.0'),
             "a key appears twice",
         ),
-        "deep nesting": ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+        "deep nesting": ("[" * 30_000 + "]" * 30_000, "not valid JSON"),
+        "too long": ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
         "not UTF-8": (b"\xff\xfe{}", "not valid JSON"),
         "truncated": (text[:100], "not valid JSON"),
         "a list": ("[1, 2]", "model.json is \\[1, 2\\], not an object"),
+        "dtype as a list": (
+            text.replace('"dtype": "<f8"', '"dtype": ["<f8"]', 1),
+            r"arrays.coef_.dtype is \['<f8'\], not a string",
+        ),
     }
     for name, (json_text, match) in cases.items():
         raw = json_text if isinstance(json_text, bytes) else json_text.encode()
@@ -1006,7 +1011,13 @@ def test_not_regular_files_in_process(folder):
         ModelFileError, match="^model file absent.cnm not found; write one with"
     ):
         load_model("absent.cnm")
-    with pytest.raises(ModelFileError, match="is larger|more than a model file can"):
+    with pytest.raises(ModelFileError, match="cannot read the model file .*null"):
+        load_model("bad\0name.cnm")
+    loop = folder / "loop.cnm"
+    loop.symlink_to(loop)
+    with pytest.raises(ModelFileError, match="Too many levels of symbolic links"):
+        load_model(loop)
+    with pytest.raises(ModelFileError, match="more than a model file can be"):
         sparse = folder / "sparse.cnm"
         with open(sparse, "wb") as f:
             f.truncate(2**40)  # 1 TB declared, nothing on disk
@@ -1122,3 +1133,22 @@ def test_cli_old_skops_model_says_retrain(folder, fitted, picture):
         f"^catneuron predict: error: catneuron-model.skops {SKOPS} \\(or save it "
         r"with sklearn_catneuron.save_model\)$",
     )
+
+
+def test_cli_train_refuses_a_model_over_the_bounds(
+    tmp_path, catvnoncat_dir, monkeypatch, capsys
+):
+    from sklearn_catneuron import _model_file
+    from sklearn_catneuron.cli import main
+
+    monkeypatch.setattr(_model_file, "MAX_LOSS_CURVE", 10)  # a cost curve of 20
+    args = ["train", "--data-home", str(catvnoncat_dir), "--max-iter", "20"]
+    args += ["--model", str(tmp_path / "m.cnm"), "--plot", str(tmp_path / "c.png")]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "catneuron train: error: cannot save the model: The pipeline cannot be "
+        "saved in a model file: loss_curve_ has 20 values, over 10.\n"
+    )
+    assert list(tmp_path.iterdir()) == []
