@@ -6,11 +6,13 @@ tampered and oversized archives, FIFOs and devices) go through
 processes; a marker file that the payloads would create must never appear.
 """
 
+import copy
 import io
 import json
 import os
 import pickle
 import re
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -219,8 +221,6 @@ class ArrayOnly:
 
 @pytest.mark.parametrize("wrapper", [DLPackOnly, ArrayOnly])
 def test_arrays_of_other_libraries_are_saved_as_numpy(tmp_path, fitted, wrapper):
-    import copy
-
     model = copy.deepcopy(fitted)
     neuron = model[-1]
     neuron.coef_ = wrapper(fitted[-1].coef_)
@@ -323,8 +323,6 @@ def test_save_refuses_other_models(tmp_path, rng, fitted):
         with pytest.raises(error, match=match):
             save_model(model, tmp_path / "m.cnm")
         assert not list(tmp_path.iterdir()), name
-
-    import copy
 
     broken = copy.deepcopy(fitted)
     broken[-1].coef_[0, :3] = [np.nan, np.inf, -np.inf]
@@ -809,8 +807,6 @@ def test_archive_structure_is_checked(folder, model_bytes):
 
 def _raw_zip(members, bomb_name, compressed, crc, size):
     """A zip of stored ``members`` plus one deflated member given raw."""
-    import struct
-
     out, central = io.BytesIO(), []
     for name, data in members.items():
         offset = out.tell()
