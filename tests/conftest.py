@@ -34,6 +34,16 @@ def _data_dir():
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _never_download(monkeypatch):
+    """No test downloads from the built-in mirrors, here or in a subprocess.
+
+    Tests of downloads serve the files on 127.0.0.1 and lift this themselves
+    (``test_datasets.py``).
+    """
+    monkeypatch.setenv("CATNEURON_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def catvnoncat_dir():
     """The folder holding the real data (CATNEURON_DATA), as an absolute path."""

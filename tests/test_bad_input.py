@@ -27,7 +27,12 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, save_model
 from sklearn_catneuron.cli import main
-from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
+from sklearn_catneuron.datasets import (
+    DataFileError,
+    _catvnoncat,
+    fetch_catvnoncat,
+    get_data_home,
+)
 
 RNG = np.random.default_rng(0)
 X_OK = RNG.random((6, 3))
@@ -190,9 +195,12 @@ def test_flattener_transform_bad_input():
 TRAIN_FILE = "train_catvnoncat.h5"
 TEST_FILE = "test_catvnoncat.h5"
 TRAIN_SHA256 = "fbe56ab67c3ae28d564e3a644189117976d6b31af0a3ce9bb17dbf22908af242"
-# A row's call may allocate this much at most: the real training images alone
-# are 2.5 MB, so no row reads image data before it refuses the file.
-MAX_ALLOCATED = 1 << 20
+TRAIN_SIZE = 2572022
+# A row's call may allocate this much at most: the bytes of one file of the
+# recorded size (read once to be hashed) and a little more. A file of another
+# size is refused from its size; none is parsed, so none allocates what its
+# HDF5 header claims (the "billion-images" row claims 12 TB).
+MAX_ALLOCATED = TRAIN_SIZE + (1 << 20)
 
 
 @pytest.fixture
@@ -265,13 +273,18 @@ DAMAGED_FILE = "it is damaged or not the cat / non-cat file. Delete it and fetch
 # name: (setup of the data folder, call, exception, message fragment(s))
 FETCHER = {
     **{
-        f"file {name}": (damaged(damage), fetch(), OSError, (match, DAMAGED_FILE))
+        f"file {name}": (
+            damaged(damage),
+            fetch(),
+            DataFileError,
+            (match, DAMAGED_FILE),
+        )
         for name, (damage, match) in DAMAGES.items()
     },
     "test file truncated": (
         damaged(truncate, TEST_FILE),
         fetch(subset="test"),
-        OSError,
+        DataFileError,
         (r"test_catvnoncat.h5 is truncated \(308479 of 616958 bytes\)", DAMAGED_FILE),
     ),
     "missing, download_if_missing=False": (
@@ -279,20 +292,36 @@ FETCHER = {
         fetch(download_if_missing=False),
         FileNotFoundError,
         r"train_catvnoncat.h5 is not in .*mirror and download_if_missing=False; "
-        r"put .* by hand",
+        r"put .* by hand.*, or allow the download \(train_catvnoncat.h5 is 2.6 MB, "
+        "fetched from CATNEURON_DATA_URL if set, then from public GitHub copies "
+        "pinned to a commit, and kept only if its SHA-256 is the recorded one",
     ),
-    "missing, no download address": (
+    "missing, offline": (
+        both(removed(), env_var("CATNEURON_OFFLINE", "yes")),
+        fetch(),
+        FileNotFoundError,
+        r"train_catvnoncat.h5 is not in .*mirror and CATNEURON_OFFLINE is set, so "
+        "nothing is downloaded; put .* by hand.*, or unset CATNEURON_OFFLINE",
+    ),
+    "missing, CATNEURON_OFFLINE not yes or no": (
+        both(removed(), env_var("CATNEURON_OFFLINE", "sometimes")),
+        fetch(),
+        ValueError,
+        "CATNEURON_OFFLINE='sometimes' is not a yes/no value; set it to 1",
+    ),
+    "missing, no mirror at all": (
         removed(),
         fetch(),
         FileNotFoundError,
-        "no official host. Set CATNEURON_DATA_URL .* or put .* by hand",
+        "there is no address to download it from. Set CATNEURON_DATA_URL .* by hand",
     ),
     "missing, unwritable data home": (
-        removed(),
+        None,
         lambda at: fetch_catvnoncat(data_home=at.unwritable, base_url=at.home.as_uri()),
         PermissionError,
-        r"Cannot use .* as the data folder: .*\. Nothing was downloaded\. Give a "
-        "folder you can write to, or put train_catvnoncat.h5 in it by hand",
+        r"Cannot use .* as the data folder: .*\. The download was verified but "
+        "not saved. Give a folder you can write to, or put train_catvnoncat.h5 in "
+        "it by hand",
     ),
     "subset unknown": (None, fetch(subset="validation"), ValueError, "subset must"),
     "subset None": (None, fetch(subset=None), ValueError, "got None"),
@@ -303,6 +332,19 @@ FETCHER = {
     "timeout inf": (None, fetch(timeout=np.inf), ValueError, "got inf"),
     "timeout text": (None, fetch(timeout="soon"), ValueError, "got 'soon'"),
     "timeout bool": (None, fetch(timeout=True), ValueError, "got True"),
+    "n_retries negative": (None, fetch(n_retries=-1), ValueError, "in 0..100"),
+    "n_retries huge": (None, fetch(n_retries=10**6), ValueError, "got 1000000"),
+    "n_retries float": (None, fetch(n_retries=1.5), TypeError, "got float 1.5"),
+    "n_retries bool": (None, fetch(n_retries=True), TypeError, "got bool True"),
+    "delay negative": (None, fetch(delay=-1), ValueError, "delay must be a number"),
+    "delay NaN": (None, fetch(delay=np.nan), ValueError, "got nan"),
+    "delay text": (None, fetch(delay="1"), ValueError, "got '1'"),
+    "as_frame text": (
+        None,
+        fetch(as_frame="yes"),
+        TypeError,
+        "as_frame must be True or False, got str 'yes'",
+    ),
     "download_if_missing text": (
         None,
         fetch(download_if_missing="no"),
@@ -412,6 +454,8 @@ def _snapshot(folder):
 )
 def test_fetcher_bad_input(mirror, request, monkeypatch, setup, call, error, match):
     monkeypatch.delenv("CATNEURON_DATA_URL", raising=False)
+    monkeypatch.delenv("CATNEURON_OFFLINE", raising=False)
+    monkeypatch.setattr(_catvnoncat, "MIRRORS", ())  # never the real ones
     at = Places(mirror, request)
     if setup is not None:
         setup(at, monkeypatch)
@@ -440,7 +484,7 @@ def test_billion_image_file_is_refused_from_its_header(mirror):
     assert (mirror / TRAIN_FILE).stat().st_size < 3_000_000
     tracemalloc.start()
     try:
-        with pytest.raises(OSError, match=r"shape \(1000000000, 64, 64, 3\)"):
+        with pytest.raises(DataFileError, match="has SHA-256 [0-9a-f]{64}, expected"):
             fetch_catvnoncat(data_home=mirror)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -585,7 +629,8 @@ TRAIN = {
     "data missing": (
         "train --data-home empty_data",
         r"^catneuron train: error: train_catvnoncat.h5 is not in .*empty_data and "
-        "there is no address to download it from.*Set CATNEURON_DATA_URL",
+        "CATNEURON_OFFLINE is set, so nothing is downloaded",
+        {"CATNEURON_OFFLINE": "1"},
     ),
     **{
         f"data {name}": (
@@ -821,6 +866,7 @@ SWEEP = {
     "data missing": (
         "sweep --data-home empty_data",
         "train_catvnoncat.h5 is not in .*empty_data",
+        {"CATNEURON_OFFLINE": "1"},
     ),
     **{
         f"data {name}": (
