@@ -27,10 +27,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.pipeline import make_pipeline
 
 import sklearn_catneuron
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__, cli
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    __version__,
+    cli,
+    load_model,
+)
 from sklearn_catneuron.cli import _fit_with_progress, build_parser, main
 
-skops_io = pytest.importorskip("skops.io")
 Image = pytest.importorskip("PIL.Image")
 
 
@@ -86,10 +91,6 @@ def assert_one_line_error(result, match):
     assert re.search(match, result.stderr), result.stderr
 
 
-def load_model(path):
-    return skops_io.load(path, trusted=skops_io.get_untrusted_types(file=path))
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, catvnoncat_dir):
     """A full default ``catneuron train`` run: (folder, CompletedProcess).
@@ -103,7 +104,7 @@ def trained(tmp_path_factory, catvnoncat_dir):
 
 @pytest.fixture(scope="session")
 def model_file(trained):
-    return trained[0] / "catneuron-model.skops"
+    return trained[0] / "catneuron-model.cnm"
 
 
 @pytest.fixture(scope="session")
@@ -133,17 +134,17 @@ def test_train_reproduces_the_reference(
     ]
     assert re.fullmatch(r"time: +\d+\.\d s", report[5])
     assert report[6:] == [
-        "model:          catneuron-model.skops",
+        "model:          catneuron-model.cnm",
         "cost curve:     cost.png",
     ]
     assert (folder / "cost.png").read_bytes()[:8] == PNG_SIGNATURE
     assert sorted(p.name for p in folder.iterdir()) == [
-        "catneuron-model.skops",
+        "catneuron-model.cnm",
         "cost.png",
     ]
 
     # The saved pipeline is exactly one 2000-step fit of the reference.
-    model = load_model(folder / "catneuron-model.skops")
+    model = load_model(folder / "catneuron-model.cnm")
     _, _, X_test, y_test = catvnoncat
     reference = reference_pipeline
     assert model.get_params(deep=True).keys() == reference.get_params().keys()
@@ -190,7 +191,7 @@ def test_progress_bar_on_a_terminal_unless_quiet(
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     args = ["train", "--data-home", catvnoncat_dir, "--max-iter", "150"]
-    args += ["--model", tmp_path / "m.skops", "--plot", tmp_path / "c.png"]
+    args += ["--model", tmp_path / "m.cnm", "--plot", tmp_path / "c.png"]
     assert main([str(arg) for arg in args] + ["--quiet"] * quiet) == 0
     assert "steps:          150 (learning rate 0.005)" in capsys.readouterr().out
     if quiet:
@@ -204,33 +205,33 @@ def test_train_options_and_force(tmp_path, catvnoncat_dir, capsys):
     out = tmp_path / "out"
     out.mkdir()
     args = ["train", "--data-home", catvnoncat_dir, "--learning-rate", "0.01"]
-    args += ["--max-iter", "120", "--model", out / "m.skops", "--plot", out / "c.png"]
+    args += ["--max-iter", "120", "--model", out / "m.cnm", "--plot", out / "c.png"]
     args = [str(arg) for arg in args]
     assert main(args) == 0
     stdout = capsys.readouterr().out
     assert "steps:          120 (learning rate 0.01)" in stdout
-    assert f"model:          {out / 'm.skops'}" in stdout
+    assert f"model:          {out / 'm.cnm'}" in stdout
     assert f"cost curve:     {out / 'c.png'}" in stdout
-    model = load_model(out / "m.skops")
+    model = load_model(out / "m.cnm")
     assert model[-1].learning_rate == 0.01
     assert model[-1].loss_curve_.shape == (120,)
-    model_before = (out / "m.skops").read_bytes()
+    model_before = (out / "m.cnm").read_bytes()
     plot_before = (out / "c.png").read_bytes()
 
     assert main(args) == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        f"catneuron train: error: {out / 'm.skops'} already exists; pass --force "
+        f"catneuron train: error: {out / 'm.cnm'} already exists; pass --force "
         "to replace it, or choose another file name\n"
     )
-    assert (out / "m.skops").read_bytes() == model_before
+    assert (out / "m.cnm").read_bytes() == model_before
     assert (out / "c.png").read_bytes() == plot_before
 
     args[args.index("120")] = "60"
     assert main([*args, "--force"]) == 0
-    assert load_model(out / "m.skops")[-1].loss_curve_.shape == (60,)
+    assert load_model(out / "m.cnm")[-1].loss_curve_.shape == (60,)
     assert (out / "c.png").read_bytes() != plot_before
-    assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.skops"]
+    assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.cnm"]
 
 
 # -- predict -----------------------------------------------------------------
@@ -330,13 +331,13 @@ def test_parser_defaults():
     parser = build_parser()
     train = parser.parse_args(["train"])
     assert (train.learning_rate, train.max_iter) == (0.005, 2000)
-    assert (str(train.model), str(train.plot)) == ("catneuron-model.skops", "cost.png")
+    assert (str(train.model), str(train.plot)) == ("catneuron-model.cnm", "cost.png")
     assert (train.data_home, train.force, train.quiet) == (None, False, False)
     sweep = parser.parse_args(["sweep"])
     assert sweep.learning_rates == [0.01, 0.001, 0.0001]
     assert (sweep.max_iter, str(sweep.plot)) == (1500, "sweep.png")
     predict = parser.parse_args(["predict", "a.png", "folder"])
-    assert str(predict.model) == "catneuron-model.skops"
+    assert str(predict.model) == "catneuron-model.cnm"
     assert [str(path) for path in predict.images] == ["a.png", "folder"]
 
 
@@ -348,7 +349,7 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
     Image.fromarray(X_test[0]).save(tmp_path / "cat.png")
     marker = tmp_path / "code-ran"
     payload = code_running_pickle(marker)
-    names = ["evil.skops", "evil.joblib", "evil.pkl"]
+    names = ["evil.cnm", "evil.skops", "evil.joblib", "evil.pkl"]
     processes = {}
     for name in names:
         (tmp_path / name).write_bytes(payload)
@@ -364,8 +365,9 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
         assert_one_line_error(
             result,
             f"^catneuron predict: error: {name} is not a model file written by "
-            f"'catneuron train'; train one with 'catneuron train --model {name}' "
-            r"\(BadZipFile: File is not a zip file\)$",
+            r"'catneuron train' \(it is not a zip archive; it starts with "
+            r"b'\\x80\\x04.*'\); train one with 'catneuron train --model "
+            f"{name}'$",
         )
     assert not marker.exists()
 
@@ -383,7 +385,7 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
 
 def train_args(folder, data_home, *extra, max_iter=5):
     args = ["train", "--data-home", data_home, "--max-iter", max_iter, "--quiet"]
-    args += ["--model", folder / "m.skops", "--plot", folder / "c.png", *extra]
+    args += ["--model", folder / "m.cnm", "--plot", folder / "c.png", *extra]
     return [str(arg) for arg in args]
 
 
@@ -396,7 +398,7 @@ def old_outputs(tmp_path, catvnoncat_dir, capsys):
     """A model (5 steps) and a plot from an earlier run in tmp_path: their bytes."""
     assert main(train_args(tmp_path, catvnoncat_dir)) == 0
     capsys.readouterr()
-    assert sorted(contents(tmp_path)) == ["c.png", "m.skops"]
+    assert sorted(contents(tmp_path)) == ["c.png", "m.cnm"]
     return contents(tmp_path)
 
 
@@ -419,7 +421,7 @@ FAILURES = {
     "disk full": (
         OSError(errno.ENOSPC, "No space left on device"),
         2,
-        r"^catneuron train: error: could not write .*m.skops \(No space left on "
+        r"^catneuron train: error: could not write .*m.cnm \(No space left on "
         r"device\); the existing file is unchanged\n$",
     ),
     "interrupted": (KeyboardInterrupt(), 130, "^catneuron train: interrupted\n$"),
@@ -431,8 +433,8 @@ def test_failed_model_write_keeps_the_old_model(
     tmp_path, catvnoncat_dir, old_outputs, monkeypatch, capsys, error, status, message
 ):
     seen = []
-    dump = half_then_fail(skops_io.dump, error, seen)
-    monkeypatch.setattr(skops_io, "dump", dump)
+    dump = half_then_fail(cli._dump_model, error, seen)
+    monkeypatch.setattr(cli, "_dump_model", dump)
     assert main(train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)) == status
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -440,7 +442,7 @@ def test_failed_model_write_keeps_the_old_model(
     assert seen and seen[0] > 0  # it failed half-way through the new model
     # The old model and plot, byte for byte, and no temporary file.
     assert contents(tmp_path) == old_outputs
-    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
+    assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 5
 
 
 @pytest.mark.parametrize("command_name", ["train", "sweep"])
@@ -470,17 +472,17 @@ def test_failed_plot_write_keeps_the_old_plot(
     )
     assert seen and seen[0] > 0
     after = contents(tmp_path)
-    assert sorted(after) == ["c.png", "m.skops"]
+    assert sorted(after) == ["c.png", "m.cnm"]
     assert after["c.png"] == old_outputs["c.png"]
     if command_name == "train":  # --force: the model was written before the plot
-        assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 7
+        assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 7
 
 
 # command, the file that appears meanwhile, the files in the folder afterwards
 # (the model is written before the plot).
 OUTPUTS = {
-    "train model": ("train", "m.skops", ["m.skops"]),
-    "train plot": ("train", "c.png", ["c.png", "m.skops"]),
+    "train model": ("train", "m.cnm", ["m.cnm"]),
+    "train plot": ("train", "c.png", ["c.png", "m.cnm"]),
     "sweep plot": ("sweep", "c.png", ["c.png"]),
 }
 
@@ -514,12 +516,12 @@ def test_file_appearing_during_training_is_not_replaced(
     assert sorted(after) == files  # and no temporary file
 
 
-# Runs ``catneuron train`` with a skops.io.dump that writes half the model,
+# Runs ``catneuron train`` with a model writer that writes half the model,
 # says so, and waits: the test then sends a real signal to the process.
 SLOW_DUMP = """
 import io, sys, time
-import skops.io
-real_dump = skops.io.dump
+from sklearn_catneuron import cli
+real_dump = cli._dump_model
 def dump(obj, file):
     buffer = io.BytesIO()
     real_dump(obj, buffer)
@@ -528,9 +530,8 @@ def dump(obj, file):
     file.flush()
     print("half written", flush=True)
     time.sleep(120)
-skops.io.dump = dump
-from sklearn_catneuron.cli import main
-sys.exit(main(sys.argv[1:]))
+cli._dump_model = dump
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -552,15 +553,15 @@ def test_killed_mid_write_keeps_the_old_model(
         # Mid-write: the new model is half in a hidden temporary file.
         temporary = [p for p in tmp_path.iterdir() if p.name not in old_outputs]
         assert len(temporary) == 1 and temporary[0].stat().st_size > 0
-        assert re.fullmatch(r"\.m\.skops\..+\.tmp", temporary[0].name)
+        assert re.fullmatch(r"\.m\.cnm\..+\.tmp", temporary[0].name)
         process.send_signal(getattr(signal, signal_name))
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
     after = contents(tmp_path)
-    assert after["m.skops"] == old_outputs["m.skops"]
+    assert after["m.cnm"] == old_outputs["m.cnm"]
     assert after["c.png"] == old_outputs["c.png"]
-    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
+    assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 5
     if signal_name != "SIGKILL":  # cleaned up: nothing else left
         status, word = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}[
             signal_name
