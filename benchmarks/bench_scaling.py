@@ -41,7 +41,8 @@ def child(n, side, dtype_name, repeats, compare):
     from sklearn.pipeline import make_pipeline
 
     from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
-    from sklearn_catneuron._solvers import _choose_solver, _gradient_descent
+    from sklearn_catneuron._engine import choose_solver, make_path
+    from sklearn_catneuron._engine import descend as run_descent
 
     dtype = np.dtype(dtype_name)
     rng = np.random.default_rng(0)
@@ -62,7 +63,7 @@ def child(n, side, dtype_name, repeats, compare):
         finally:
             tracemalloc.stop()
 
-    auto = _choose_solver("auto", n, d, 1, 2000)
+    auto = choose_solver("auto", n, d, 1, 2000)
     neuron = SigmoidNeuronClassifier(max_iter=3, solver=auto)
     result = {"n": n, "side": side, "d": d, "dtype": dtype.name, "x_bytes": x_bytes}
     result["pipeline_peak"] = peak(make_pipeline(ImageFlattener(), neuron), images)
@@ -82,11 +83,12 @@ def child(n, side, dtype_name, repeats, compare):
     weights = np.ones(n, dtype=dtype)
 
     def descend(solver, steps, gram=None):
-        _gradient_descent(
-            X, Y, weights, coef=np.zeros((1, d), dtype), intercept=np.zeros(1, dtype),
-            learning_rate=0.005, max_iter=steps, tol=None, alpha=0.0,
+        path = make_path(
+            X, Y, weights, coef=np.zeros((1, 1, d), dtype),
+            intercept=np.zeros((1, 1), dtype), learning_rates=[0.005], alpha=0.0,
             fit_intercept=True, solver=solver, gram=gram,
         )  # fmt: skip
+        run_descent(path, max_iter=steps)
 
     result["auto"] = auto
     paths = [auto]

@@ -124,59 +124,81 @@ class ChunkedGradient:
         return total
 
 
-def dask_gradient_descent(
-    X,
-    Y,
-    sample_weight,
-    *,
-    coef,
-    intercept,
-    learning_rate,
-    max_iter,
-    tol,
-    alpha,
-    fit_intercept,
-    verbose=0,
-):
-    """The primal full-batch descent of ``_gradient_descent`` on a Dask ``X``.
+class ChunkedPath:
+    """The primal path of :mod:`sklearn_catneuron._engine` on a Dask ``X``.
 
-    Same parameters and returns; each step is one :class:`ChunkedGradient`
-    pass (the cost before the step comes from the same pass).
+    One model (``L = 1``) of ``K`` neurons, plain steps. Each step is one
+    :class:`ChunkedGradient` pass, which gives the cost, the gradient and the
+    residual sums at once: :meth:`scores` makes the pass, and the "scores" it
+    hands the loop are those three results.
     """
-    from sklearn_catneuron._solvers import _divergence_error
 
-    dtype = X.dtype
-    gradient = ChunkedGradient(
-        X, np.asarray(Y, dtype), np.asarray(sample_weight, dtype)
-    )
-    weight_sum = np.asarray(sample_weight, dtype).sum()
-    coef = np.array(coef, dtype=dtype, order="C")
-    intercept = np.array(intercept, dtype=dtype)
-    loss_curve = np.empty((max_iter, len(intercept)), dtype=np.float64)
-    converged = False
-    for n_iter in range(1, max_iter + 1):
-        cost_sum, grad, residual_sum = gradient(
-            coef, intercept, check_finite=n_iter == 1
+    n_models = 1
+    max_block = 1  # the costs come with each pass: nothing to defer
+
+    def __init__(self, X, Y, sample_weight, *, coef, intercept, learning_rate,
+                 alpha, fit_intercept):  # fmt: skip
+        from sklearn_catneuron._engine import PlainStep
+
+        dtype = X.dtype
+        self.X, self.dtype, self.n_features = X, dtype, X.shape[1]
+        self.n_neurons = Y.shape[1]
+        self._gradient = ChunkedGradient(
+            X, np.asarray(Y, dtype), np.asarray(sample_weight, dtype)
         )
-        cost = cost_sum / weight_sum
-        if alpha:
-            cost = cost + 0.5 * alpha * np.einsum("kd,kd->k", coef, coef)
-        if not np.isfinite(cost).all():
-            raise _divergence_error(n_iter - 1, cost, learning_rate, alpha)
-        loss_curve[n_iter - 1] = cost
-        if verbose and (verbose > 1 or (n_iter - 1) % 100 == 0):
-            print(f"Cost after iteration {n_iter - 1}: {cost.mean():.6f}")
-        grad /= weight_sum
-        if alpha:
-            grad += alpha * coef
-        coef -= learning_rate * grad
-        if fit_intercept:
-            intercept -= learning_rate * (residual_sum / weight_sum)
-        if tol is not None and n_iter > 1:
-            if loss_curve[n_iter - 2].mean() - cost.mean() < tol:
-                converged = True
-                break
-    return coef, intercept, loss_curve[:n_iter], n_iter, converged
+        self.weight_sum = np.asarray(sample_weight, dtype).sum()
+        self.coef = np.array(coef[0], dtype=dtype, order="C")
+        self.intercept = np.array(intercept[0], dtype=dtype)
+        self.lr, self.alpha, self.fit_intercept = learning_rate, alpha, fit_intercept
+        self.rule = PlainStep()
+        self._first = True
+        self._costs = np.empty((1, self.n_neurons))
+
+    def reserve(self, block):
+        self._costs = np.empty((block, self.n_neurons))
+
+    def scores(self, slot):
+        cost_sum, grad, residual_sum = self._gradient(
+            self.coef, self.intercept, check_finite=self._first
+        )
+        self._first = False
+        cost = cost_sum / self.weight_sum
+        if self.alpha:
+            cost = cost + 0.5 * self.alpha * np.einsum("kd,kd->k", self.coef, self.coef)
+        if slot is not None:
+            self._costs[slot] = cost
+        return grad, residual_sum
+
+    def costs(self, n_kept):
+        return self._costs[:n_kept].copy()
+
+    def residual(self, scores):
+        grad, residual_sum = scores
+        grad /= self.weight_sum
+        if self.alpha:
+            grad += self.alpha * self.coef
+        return grad, residual_sum / self.weight_sum
+
+    def grad_norms(self, residual):
+        grad, intercept_grad = residual
+        sq = np.einsum("kd,kd->k", grad, grad)
+        if self.fit_intercept:
+            sq = sq + intercept_grad**2
+        return np.sqrt(sq)
+
+    def step(self, residual):
+        grad, intercept_grad = residual
+        params, deltas = [self.coef], [self.lr * grad]
+        if self.fit_intercept:
+            params.append(self.intercept)
+            deltas.append(self.lr * intercept_grad)
+        self.rule.update(params, deltas)
+
+    def keep(self, columns):  # one model: never partly dropped
+        pass
+
+    def result(self, columns=None):
+        return self.coef.copy(), self.intercept.copy()
 
 
 def map_rows(method, X, n_outputs, dtype):

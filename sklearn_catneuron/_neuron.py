@@ -1,12 +1,13 @@
 """The sigmoid neuron: a from-scratch gradient-descent solver and its estimator."""
 
 import warnings
-from functools import partial
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -19,25 +20,81 @@ from sklearn.utils.validation import (
 )
 
 from sklearn_catneuron._dask import (
-    dask_gradient_descent,
+    ChunkedPath,
     is_dask_array,
     map_rows,
     validate_dask_data,
 )
-from sklearn_catneuron._solvers import _cost, _gradient_descent  # noqa: F401
+from sklearn_catneuron._engine import (
+    DIVERGED,
+    RAN_OUT,
+    CallbackBridge,
+    GradientTol,
+    NoImprovement,
+    VerbosePrinter,
+    choose_solver,
+    descend,
+    divergence_error,
+    make_path,
+)
 
 __all__ = ["SigmoidNeuronClassifier"]
 
 
-def _effective_sample_weight(X, y, sample_weight, class_weight):
-    """``sample_weight`` (default ones) times the weights of ``class_weight``."""
-    sample_weight = _check_sample_weight(
-        sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-    )
+_DOC_LINK = (
+    "https://sklearn-catneuron.readthedocs.io/en/latest/generated/"
+    "sklearn_catneuron.{estimator_name}.html"
+)
+
+
+def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
+    """Mean (weighted) cross-entropy of each neuron, plus its L2 penalty.
+
+    ``-log_expit(s * z)`` with ``s = 2y - 1`` is ``-y log a - (1 - y) log(1 - a)``
+    written so that it never takes the log of 0.
+    """
+    losses = -log_expit((2.0 * Y - 1.0) * scores)
+    cost = sample_weight @ losses / weight_sum
+    if alpha:
+        cost = cost + 0.5 * alpha * np.einsum("kd,kd->k", coef, coef)
+    return cost
+
+
+def _check_class_weight(class_weight):
+    """Refuse class weights that are negative, NaN or infinite."""
+    if isinstance(class_weight, dict):
+        for label, weight in class_weight.items():
+            try:
+                ok = bool(np.isfinite(weight) and weight >= 0)
+            except TypeError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"class_weight[{label!r}]={weight!r} is not a finite "
+                    "non-negative number; give every class a weight >= 0."
+                )
+
+
+def _combined_weight(y, sample_weight, class_weight, dtype):
+    """``sample_weight`` (None: ones) times the weights of ``class_weight``.
+
+    The one place sample and class weights are combined: ``fit``,
+    ``partial_fit``, the cross-validation folds and their scores use it.
+    """
+    _check_class_weight(class_weight)
+    weight = np.ones(len(y), dtype) if sample_weight is None else sample_weight
     if class_weight is not None:
-        sample_weight = sample_weight * compute_sample_weight(class_weight, y).astype(
-            X.dtype
+        weight = weight * compute_sample_weight(class_weight, y).astype(dtype)
+    return weight
+
+
+def _effective_sample_weight(X, y, sample_weight, class_weight):
+    """Validated ``sample_weight`` times ``class_weight``, with a positive sum."""
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
+    sample_weight = _combined_weight(y, sample_weight, class_weight, X.dtype)
     if not sample_weight.sum() > 0:
         raise ValueError(
             "The sample weights (times class_weight) sum to 0; give some "
@@ -46,17 +103,25 @@ def _effective_sample_weight(X, y, sample_weight, class_weight):
     return sample_weight
 
 
+def _one_vs_rest(y, classes, dtype):
+    """0/1 targets, one column per neuron: one for two classes, else one per class.
+
+    Labels of ``y`` outside ``classes`` get all zeros.
+    """
+    if classes.size == 2:
+        return (y == classes[1]).astype(dtype)[:, None]
+    return (y[:, None] == classes).astype(dtype)
+
+
 def _encode_targets(y, estimator_name, dtype):
     """Sorted classes and the one-vs-rest 0/1 targets, one column per neuron."""
-    classes, y_index = np.unique(y, return_inverse=True)
+    classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(
             f"y contains only one class ({classes[0]!r}); "
             f"{estimator_name} needs samples of at least 2 classes."
         )
-    if classes.size == 2:
-        return classes, (y_index == 1).astype(dtype)[:, None]
-    return classes, (y_index[:, None] == np.arange(classes.size)).astype(dtype)
+    return classes, _one_vs_rest(y, classes, dtype)
 
 
 def _initial_params(init, random_state, fit_intercept, n_neurons, n_features, dtype):
@@ -69,6 +134,73 @@ def _initial_params(init, random_state, fit_intercept, n_neurons, n_features, dt
             intercept[:] = 0.0
         return coef.astype(dtype), intercept.astype(dtype)
     return np.zeros((n_neurons, n_features), dtype), np.zeros(n_neurons, dtype)
+
+
+def _stop_rules(tol, n_iter_no_change, n_models):
+    """The stop rules of ``tol`` and ``n_iter_no_change``."""
+    rules = []
+    if tol is not None:
+        rules.append(GradientTol(tol))
+    if n_iter_no_change is not None:
+        rules.append(NoImprovement(tol or 0.0, n_iter_no_change, n_models))
+    return rules
+
+
+@contextmanager
+def _restored_on_failure(estimator):
+    """Put the fitted attributes back as they were if the body raises.
+
+    ``validate_data(reset=True)`` sets ``n_features_in_`` before the descent
+    runs; a fit that fails or is interrupted (divergence, a KeyboardInterrupt
+    from a callback) must not leave it beside the previous ``coef_``.
+    """
+    saved = {k: v for k, v in vars(estimator).items() if _is_fitted_name(k)}
+    try:
+        yield
+    except BaseException:
+        for name in [k for k in vars(estimator) if _is_fitted_name(k)]:
+            delattr(estimator, name)
+        for name, value in saved.items():
+            setattr(estimator, name, value)
+        raise
+
+
+def _is_fitted_name(name):
+    return name.endswith("_") and not name.startswith("_")
+
+
+def _run_descent(estimator, X, y, path, *, rules, max_iter, verbose, metadata,
+                 classes, cost_every=1):  # fmt: skip
+    """One descent of ``path`` under the estimator's callbacks and verbosity.
+
+    The fit task's root context must be open (``_init_callback_context``);
+    each step becomes one of its subtasks when callbacks are set.
+    """
+    observers = []
+    if verbose:
+        observers.append(VerbosePrinter(verbose))
+    if getattr(estimator, "_skl_callbacks", None):
+
+        def attributes(view):
+            coef, intercept = view.params()
+            curve = view.loss_curve()
+            return {
+                "classes_": classes,
+                "coef_": coef,
+                "intercept_": intercept,
+                "n_iter_": view.n_iter,
+                "loss_curve_": curve.mean(axis=1),
+            }
+
+        observers.append(
+            CallbackBridge(
+                estimator._callback_fit_ctx, estimator, X, y, metadata, attributes
+            )
+        )
+    return descend(
+        path, max_iter=max_iter, rules=rules, observers=observers,
+        cost_every=cost_every,
+    )  # fmt: skip
 
 
 class _SigmoidNeuronPredictMixin:
@@ -270,7 +402,7 @@ class _SigmoidNeuronPredictMixin:
 
 
 class SigmoidNeuronClassifier(
-    _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
+    CallbackSupportMixin, _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
 ):
     """A single sigmoid neuron trained by full-batch gradient descent.
 
@@ -285,12 +417,26 @@ class SigmoidNeuronClassifier(
         Step size of gradient descent.
 
     max_iter : int, default=2000
-        Number of gradient-descent steps (an upper bound when ``tol`` is set).
+        Number of gradient-descent steps (an upper bound when ``tol`` or
+        ``n_iter_no_change`` is set). Memory does not grow with it, only with
+        the steps actually taken.
 
     tol : float or None, default=None
-        If None, run all ``max_iter`` steps. Otherwise stop after the first step
-        whose cost is less than ``tol`` below the previous step's cost;
-        ``n_iter_`` tells where.
+        If None, run all ``max_iter`` steps (the reference). Otherwise stop
+        after the step taken from an iterate whose gradient (weights and bias
+        together, Euclidean norm) is at most ``tol``, for every neuron;
+        ``n_iter_`` tells where. The gradient norm is zero exactly at the
+        optimum of the convex cost, so it measures convergence, as
+        ``LogisticRegression``'s ``tol`` does. A test on the decrease of the
+        cost would not: at the default learning rate the cost on the cat
+        images first oscillates and rises, and such a test stops there.
+
+    n_iter_no_change : int or None, default=None
+        If set, also stop once the training cost (mean over the neurons) has
+        not improved on its best value by at least ``tol`` (0 if ``tol`` is
+        None) for ``n_iter_no_change`` steps in a row, as in
+        :class:`~sklearn.neural_network.MLPClassifier`. Beware that the early
+        oscillation of the cost can outlast a small patience.
 
     alpha : float, default=0.0
         Strength of the L2 penalty ``alpha / 2 * ||w||^2`` (not applied to the
@@ -346,7 +492,8 @@ class SigmoidNeuronClassifier(
         Biases.
 
     n_iter_ : int
-        Number of gradient-descent steps taken by the last ``fit``.
+        Number of gradient-descent steps taken by the last ``fit`` (fewer than
+        ``max_iter`` when a stop rule or a callback stopped it).
 
     loss_curve_ : ndarray of shape (`n_iter_`,)
         The cost before each step. With more than two classes, the mean of the
@@ -390,12 +537,25 @@ class SigmoidNeuronClassifier(
     array([0, 1])
     >>> round(float(clf.loss_curve_[0]), 6)  # ln 2 from zero weights
     0.693147
+
+    Progress and scores through scikit-learn's callbacks, one task per step:
+
+    >>> from sklearn.callback import ScoringMonitor
+    >>> monitor = ScoringMonitor(scoring="accuracy")
+    >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=3)
+    >>> clf = clf.set_callbacks(monitor).fit(X, y)
+    >>> [row["task_name"] for row in monitor.get_logs().data]
+    ['fit', 'gradient step', 'gradient step', 'gradient step']
     """
+
+    _doc_link_module = "sklearn_catneuron"
+    _doc_link_template = _DOC_LINK
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "init": [StrOptions({"zeros", "random"})],
@@ -412,6 +572,7 @@ class SigmoidNeuronClassifier(
         learning_rate=0.005,
         max_iter=2000,
         tol=None,
+        n_iter_no_change=None,
         alpha=0.0,
         fit_intercept=True,
         init="zeros",
@@ -424,6 +585,7 @@ class SigmoidNeuronClassifier(
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.init = init
@@ -492,48 +654,72 @@ class SigmoidNeuronClassifier(
         >>> print(f"{clf.loss_curve_[0]:.4f} -> {clf.loss_curve_[-1]:.4f}")
         0.6931 -> 0.1135
 
-        With ``tol`` the descent stops once a step lowers the cost by less:
+        With ``tol`` the descent stops once the gradient norm is at most
+        ``tol``; separable data (as here) only gets there slowly without a
+        penalty, since the weights grow without bound:
 
-        >>> clf.set_params(max_iter=5000, tol=1e-4).fit(X, y).n_iter_
-        342
+        >>> clf.set_params(max_iter=5000, tol=1e-2).fit(X, y).n_iter_
+        482
+        >>> clf.set_params(tol=1e-4, alpha=0.01).fit(X, y).n_iter_
+        660
         """
-        if is_dask_array(X):
+        with _restored_on_failure(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        dask = is_dask_array(X)
+        if dask:
             X, y = validate_dask_data(self, X, y, reset=True)
-            descend = dask_gradient_descent
         else:
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-            descend = partial(_gradient_descent, solver=self.solver)
         check_classification_targets(y)
         classes, Y = _encode_targets(y, type(self).__name__, X.dtype)
-        sample_weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
+        weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
         coef, intercept = self._initial_params(classes, Y.shape[1], X.shape[1], X.dtype)
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        ctx = self._init_callback_context(max_subtasks=self.max_iter)
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
-        coef, intercept, loss_curve, n_iter, converged = descend(
-            X,
-            Y,
-            sample_weight,
-            coef=coef,
-            intercept=intercept,
-            learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            alpha=self.alpha,
-            fit_intercept=self.fit_intercept,
-            verbose=self.verbose,
-        )
-        if self.tol is not None and not converged:
+        rules = _stop_rules(self.tol, self.n_iter_no_change, 1)
+        start = {"coef": coef[None], "intercept": intercept[None]}
+        if dask:
+            path = ChunkedPath(
+                X, Y, weight, **start, learning_rate=self.learning_rate,
+                alpha=self.alpha, fit_intercept=self.fit_intercept,
+            )  # fmt: skip
+        else:
+            solver = choose_solver(self.solver, *X.shape, Y.shape[1], self.max_iter)
+            path = make_path(
+                X, Y, weight, **start, learning_rates=[self.learning_rate],
+                alpha=self.alpha, fit_intercept=self.fit_intercept, solver=solver,
+                need_grad=self.tol is not None,
+            )  # fmt: skip
+        result = _run_descent(
+            self, X, y, path, rules=rules, max_iter=self.max_iter,
+            verbose=self.verbose, metadata=metadata, classes=classes,
+        )  # fmt: skip
+        n_iter, loss_curve = int(result.n_iter[0]), result.loss_curves[0]
+        if result.status[0] == DIVERGED:
+            raise divergence_error(
+                n_iter - 1, loss_curve[-1], self.learning_rate, self.alpha
+            )
+        if rules and result.status[0] == RAN_OUT:
             warnings.warn(
-                f"Gradient descent did not reach tol={self.tol} in "
+                f"Gradient descent did not converge (tol={self.tol}, "
+                f"n_iter_no_change={self.n_iter_no_change}) in "
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
             )
         self.classes_ = classes
-        self.coef_ = coef
-        self.intercept_ = intercept
+        self.coef_ = result.coef[0]
+        self.intercept_ = result.intercept[0]
         self.loss_curve_ = loss_curve.mean(axis=1)
         self.n_iter_ = n_iter
+        ctx.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
+        )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -595,6 +781,10 @@ class SigmoidNeuronClassifier(
         >>> clf.predict([[0.1, 0.0], [0.9, 0.9]])
         array([0, 1])
         """
+        with _restored_on_failure(self):
+            return self._partial_fit(X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
         first_call = not hasattr(self, "coef_")
         if classes is not None:
             classes = unique_labels(classes)
@@ -630,42 +820,31 @@ class SigmoidNeuronClassifier(
                 f"y has labels {unknown.tolist()} that are not in classes="
                 f"{classes.tolist()} given on the first call to partial_fit."
             )
-        y_index = np.searchsorted(classes, y)
-        n_neurons = 1 if len(classes) == 2 else len(classes)
-        if n_neurons == 1:
-            Y = (y_index == 1).astype(X.dtype)[:, None]
-        else:
-            Y = (y_index[:, None] == np.arange(n_neurons)).astype(X.dtype)
-        sample_weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
+        Y = _one_vs_rest(y, classes, X.dtype)
+        weight = _effective_sample_weight(X, y, sample_weight, self.class_weight)
         if first_call:
-            self.classes_ = classes
-            self.coef_, self.intercept_ = _initial_params(
-                self.init,
-                self.random_state,
-                self.fit_intercept,
-                n_neurons,
-                X.shape[1],
-                X.dtype,
+            coef, intercept = _initial_params(
+                self.init, self.random_state, self.fit_intercept, Y.shape[1],
+                X.shape[1], X.dtype,
+            )  # fmt: skip
+            loss_curve, n_iter = np.empty(0), 0
+        else:
+            coef, intercept = self.coef_, self.intercept_
+            loss_curve, n_iter = self.loss_curve_, self.n_iter_
+        path = make_path(
+            X, Y, weight, coef=coef[None], intercept=intercept[None],
+            learning_rates=[self.learning_rate], alpha=self.alpha,
+            fit_intercept=self.fit_intercept, solver="primal",
+        )  # fmt: skip
+        result = descend(path, max_iter=1)
+        if result.status[0] == DIVERGED:
+            raise divergence_error(
+                0, result.loss_curves[0][-1], self.learning_rate, self.alpha
             )
-            self.loss_curve_ = np.empty(0)
-            self.n_iter_ = 0
-        coef, intercept, loss_curve, _, _ = _gradient_descent(
-            X,
-            Y,
-            sample_weight,
-            coef=self.coef_.astype(X.dtype, copy=False),
-            intercept=self.intercept_.astype(X.dtype, copy=False),
-            learning_rate=self.learning_rate,
-            max_iter=1,
-            tol=None,
-            alpha=self.alpha,
-            fit_intercept=self.fit_intercept,
-            verbose=0,
-            solver="primal",
-        )
-        self.coef_, self.intercept_ = coef, intercept
-        self.loss_curve_ = np.concatenate([self.loss_curve_, loss_curve.mean(axis=1)])
-        self.n_iter_ += 1
+        self.classes_ = classes
+        self.coef_, self.intercept_ = result.coef[0], result.intercept[0]
+        self.loss_curve_ = np.concatenate([loss_curve, result.loss_curves[0].mean(1)])
+        self.n_iter_ = n_iter + 1
         return self
 
     def _initial_params(self, classes, n_neurons, n_features, dtype):
@@ -676,7 +855,13 @@ class SigmoidNeuronClassifier(
                     f"got {classes.tolist()}, previously {self.classes_.tolist()}. "
                     "Set warm_start=False to start afresh."
                 )
-            return self.coef_, self.intercept_
+            if self.coef_.shape[1] != n_features:
+                raise ValueError(
+                    f"warm_start=True needs X with as many features as the previous "
+                    f"fit: X has {n_features} features, the previous coef_ has "
+                    f"{self.coef_.shape[1]}. Set warm_start=False to start afresh."
+                )
+            return self.coef_.astype(dtype), self.intercept_.astype(dtype)
         return _initial_params(
             self.init,
             self.random_state,

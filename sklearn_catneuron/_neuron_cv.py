@@ -9,27 +9,42 @@ from joblib import effective_n_jobs
 from scipy.stats import rankdata
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
-from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from sklearn_catneuron._engine import (
+    DIVERGED,
+    RAN_OUT,
+    choose_solver,
+    descend,
+    divergence_error,
+    make_path,
+)
 from sklearn_catneuron._neuron import (
+    _DOC_LINK,
     SigmoidNeuronClassifier,
+    _combined_weight,
     _effective_sample_weight,
     _encode_targets,
     _initial_params,
+    _one_vs_rest,
+    _restored_on_failure,
+    _run_descent,
     _SigmoidNeuronPredictMixin,
-)
-from sklearn_catneuron._solvers import (
-    DIVERGED,
-    _batched_gradient_descent,
-    _choose_solver,
-    _gradient_descent,
+    _stop_rules,
 )
 
 __all__ = ["SigmoidNeuronClassifierCV"]
@@ -37,6 +52,7 @@ __all__ = ["SigmoidNeuronClassifierCV"]
 _NEURON_PARAMS = (
     "max_iter",
     "tol",
+    "n_iter_no_change",
     "alpha",
     "fit_intercept",
     "init",
@@ -50,7 +66,7 @@ _NEURON_CONSTRAINTS = SigmoidNeuronClassifier._parameter_constraints
 
 
 class SigmoidNeuronClassifierCV(
-    _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
+    CallbackSupportMixin, _SigmoidNeuronPredictMixin, ClassifierMixin, BaseEstimator
 ):
     """Sigmoid neuron(s) whose learning rate is chosen by cross-validation.
 
@@ -91,8 +107,12 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         Number of gradient-descent steps (an upper bound when ``tol`` is set).
 
     tol : float or None, default=None
-        If None, run all ``max_iter`` steps; otherwise stop each model after
-        its first step whose cost is less than ``tol`` below the previous one.
+        If None, run all ``max_iter`` steps; otherwise stop each model once
+        its gradient norm is at most ``tol``, as in
+        :class:`SigmoidNeuronClassifier`.
+
+    n_iter_no_change : int or None, default=None
+        As in :class:`SigmoidNeuronClassifier`, for each model.
 
     alpha : float, default=0.0
         Strength of the L2 penalty ``alpha / 2 * ||w||^2``.
@@ -206,6 +226,9 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
     1.0
     """
 
+    _doc_link_module = "sklearn_catneuron"
+    _doc_link_template = _DOC_LINK
+
     _parameter_constraints: dict = {
         **{
             name: constraint
@@ -229,6 +252,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         refit=True,
         max_iter=2000,
         tol=None,
+        n_iter_no_change=None,
         alpha=0.0,
         fit_intercept=True,
         init="zeros",
@@ -244,6 +268,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         self.refit = refit
         self.max_iter = max_iter
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.init = init
@@ -253,7 +278,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         self.solver = solver
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, **params):
         """Cross-validate every learning rate, then refit the best one.
 
         Parameters
@@ -266,6 +291,14 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, for the fits and the validation scores.
+
+        **params : dict
+            ``groups`` for a group-aware ``cv`` (e.g.
+            :class:`~sklearn.model_selection.GroupKFold`), as
+            ``GridSearchCV.fit`` takes it. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``), any
+            metadata the ``cv`` splitter requests, as in
+            ``LogisticRegressionCV``.
 
         Returns
         -------
@@ -313,6 +346,11 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         >>> clf.n_iter_, clf.loss_curve_.shape  # the refit on all 60 samples
         (100, (100,))
         """
+        with _restored_on_failure(self):
+            return self._fit(X, y, sample_weight, params)
+
+    def _fit(self, X, y, sample_weight, params):
+        split_params = self._split_params(sample_weight, params)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         learning_rates = self._check_learning_rates()
@@ -324,18 +362,20 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
             )
         score_weight = None  # validation weights: those of the training cost
         if user_weight is not None or self.class_weight is not None:
-            score_weight = np.ones(len(y)) if user_weight is None else user_weight
-            if self.class_weight is not None:
-                score_weight = score_weight * compute_sample_weight(
-                    self.class_weight, y
-                )
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+            score_weight = _combined_weight(y, user_weight, self.class_weight, X.dtype)
+        cv = check_cv(self.cv, y, classifier=True)
+        folds = list(cv.split(X, y, **split_params))
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        ctx = self._init_callback_context(max_subtasks=2 if self.refit else 1)
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
+        cv_task = ctx.subcontext(task_name="cross-validation")
+        cv_task.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         n_folds, n_rates = len(folds), len(learning_rates)
 
         n_workers = min(n_folds, effective_n_jobs(self.n_jobs))
         chunks = np.array_split(np.arange(n_folds), n_workers)
         n_columns = max(map(len, chunks)) * n_rates * Y.shape[1]
-        solver = _choose_solver(
+        solver = choose_solver(
             self.solver, X.shape[0], X.shape[1], n_columns, self.max_iter
         )
         gram = X @ X.T if solver == "gram" else None
@@ -357,12 +397,46 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         fold_models = [model for _, _, models in results for model in models]
         self._store_cv_results(learning_rates, scores, n_iter)
         self._warn_about_failed_rates(learning_rates, scores)
+        cv_task.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata)
 
         if self.refit:
-            self._refit(X, Y, classes, y, user_weight, gram)
+            self._refit(X, Y, classes, y, user_weight, gram, metadata)
         else:
             self._average_fold_models(classes, fold_models, n_iter)
+        ctx.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
+        )
         return self
+
+    def _split_params(self, sample_weight, params):
+        """The metadata for ``cv.split``: ``groups``, or what routing sends."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **params)
+            return routed.splitter.split
+        params = dict(params)
+        groups = params.pop("groups", None)
+        _raise_for_params(params, self, "fit")
+        return {} if groups is None else {"groups": groups}
+
+    def get_metadata_routing(self):
+        """Get the metadata routing of this object.
+
+        ``fit`` routes metadata (e.g. ``groups``) to the ``cv`` splitter's
+        ``split``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            The routing information.
+        """
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                splitter=check_cv(self.cv),
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+        )
 
     def _check_learning_rates(self):
         learning_rates = np.asarray(self.learning_rates, dtype=np.float64)
@@ -422,10 +496,10 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
                 f"{learning_rates[failed].tolist()} in some folds; their mean "
                 "scores are NaN and rank last.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
-    def _refit(self, X, Y, classes, y, user_weight, gram):
+    def _refit(self, X, Y, classes, y, user_weight, gram, metadata):
         weight = _effective_sample_weight(X, y, user_weight, self.class_weight)
         coef, intercept = _initial_params(
             self.init,
@@ -435,42 +509,56 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
             X.shape[1],
             X.dtype,
         )
+        need_grad = self.tol is not None
         if self.solver != "auto":
             solver = self.solver
         elif gram is not None:
             solver = "gram"  # X X^T is already paid for
         else:
-            solver = _choose_solver(
+            solver = choose_solver(
                 "auto", X.shape[0], X.shape[1], Y.shape[1], self.max_iter
             )
-        coef, intercept, loss_curve, n_iter, converged = _gradient_descent(
-            X,
-            Y,
-            weight,
-            coef=coef,
-            intercept=intercept,
-            learning_rate=self.learning_rate_,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            alpha=self.alpha,
-            fit_intercept=self.fit_intercept,
-            verbose=self.verbose,
-            solver=solver,
-            gram=gram if solver == "gram" else None,
+        path = make_path(
+            X, Y, weight, coef=coef[None], intercept=intercept[None],
+            learning_rates=[self.learning_rate_], alpha=self.alpha,
+            fit_intercept=self.fit_intercept, solver=solver,
+            gram=gram if solver == "gram" else None, need_grad=need_grad,
+        )  # fmt: skip
+        refit = self._callback_fit_ctx.subcontext(
+            task_name="refit", max_subtasks=self.max_iter
         )
-        if self.tol is not None and not converged:
+        refit.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
+        rules = _stop_rules(self.tol, self.n_iter_no_change, 1)
+        self._callback_fit_ctx, root = refit, self._callback_fit_ctx
+        try:
+            result = _run_descent(
+                self, X, y, path, rules=rules, max_iter=self.max_iter,
+                verbose=self.verbose, metadata=metadata, classes=classes,
+            )  # fmt: skip
+        finally:
+            self._callback_fit_ctx = root
+        n_iter, loss_curve = int(result.n_iter[0]), result.loss_curves[0]
+        if result.status[0] == DIVERGED:
+            raise divergence_error(
+                n_iter - 1, loss_curve[-1], self.learning_rate_, self.alpha
+            )
+        if rules and result.status[0] == RAN_OUT:
             warnings.warn(
-                f"Gradient descent did not reach tol={self.tol} in "
+                f"Gradient descent did not converge (tol={self.tol}, "
+                f"n_iter_no_change={self.n_iter_no_change}) in "
                 f"max_iter={self.max_iter} steps with learning_rate="
                 f"{self.learning_rate_}; increase max_iter or scale the features.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,  # _refit, _fit, fit, _fit_context's wrapper
             )
         self.classes_ = classes
-        self.coef_ = coef
-        self.intercept_ = intercept
+        self.coef_ = result.coef[0]
+        self.intercept_ = result.intercept[0]
         self.loss_curve_ = loss_curve.mean(axis=1)
         self.n_iter_ = n_iter
+        refit.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
+        )
 
     def _average_fold_models(self, classes, fold_models, n_iter):
         best = [models[self.best_index_] for models in fold_models]
@@ -495,9 +583,12 @@ def _fresh(random_state):
 def _fold_weight(user_weight, y, train, class_weight, X):
     """Sample weights of one training fold over all samples, 0 outside it."""
     weight = np.zeros(len(y), dtype=X.dtype)
-    weight[train] = 1.0 if user_weight is None else user_weight[train]
-    if class_weight is not None:
-        weight[train] *= compute_sample_weight(class_weight, y[train]).astype(X.dtype)
+    weight[train] = _combined_weight(
+        y[train],
+        None if user_weight is None else user_weight[train],
+        class_weight,
+        X.dtype,
+    )
     if not weight.sum() > 0:
         raise ValueError(
             "The sample weights (times class_weight) of a training fold sum to "
@@ -536,7 +627,7 @@ def _fit_and_score_folds(
         groups.setdefault(key, (fold_classes, []))[1].append(k)
 
     for fold_classes, members in groups.values():
-        Y = _targets_of(y, fold_classes, X.dtype)
+        Y = _one_vs_rest(y, fold_classes, X.dtype)
         n_neurons = Y.shape[1]
         weights = np.column_stack(
             [
@@ -553,22 +644,24 @@ def _fit_and_score_folds(
             X.dtype,
         )
         n_models = len(members) * n_rates  # model m is fold m // n_rates
-        coefs, intercepts, _, steps, status = _batched_gradient_descent(
-            X,
-            Y,
-            np.repeat(weights, n_rates, axis=1),
+        path = make_path(
+            X, Y, np.repeat(weights, n_rates, axis=1),
             coef=np.broadcast_to(coef, (n_models, *coef.shape)),
             intercept=np.broadcast_to(intercept, (n_models, *intercept.shape)),
             learning_rates=np.tile(learning_rates, len(members)),
-            max_iter=p["max_iter"],
-            tol=p["tol"],
-            alpha=p["alpha"],
-            fit_intercept=p["fit_intercept"],
-            solver=p["solver"],
+            alpha=p["alpha"], fit_intercept=p["fit_intercept"], solver=p["solver"],
             gram=gram if p["solver"] == "gram" else None,
-            # Costs only matter for tol, and to catch divergence.
-            loss_every=100,
+            need_grad=p["tol"] is not None,
+        )  # fmt: skip
+        result = descend(
+            path,
+            max_iter=p["max_iter"],
+            rules=_stop_rules(p["tol"], p["n_iter_no_change"], n_models),
+            # Costs only matter for the stop rules, and to catch divergence.
+            cost_every=100,
         )
+        coefs, intercepts = result.coef, result.intercept
+        steps, status = result.n_iter, result.status
         for i, k in enumerate(members):
             test = folds[k][1]
             X_test, y_test = X[test], y[test]
@@ -618,13 +711,6 @@ def _score_fold(models, X_test, y_test, sample_weight, scorer, classes):
         correct = y_test == predicted[:, column]
         scores[j] = float(np.average(correct, weights=sample_weight))
     return scores
-
-
-def _targets_of(y, classes, dtype):
-    """One-vs-rest 0/1 targets of ``y`` for ``classes`` (other labels: all 0)."""
-    if classes.size == 2:
-        return (y == classes[1]).astype(dtype)[:, None]
-    return (y[:, None] == classes).astype(dtype)
 
 
 def _fitted_neuron(p, rate, classes, coef, intercept, n_iter):

@@ -1,0 +1,886 @@
+"""The descent engine: one gradient-descent loop over interchangeable paths.
+
+:func:`descend` is the only loop. It never sees an estimator, nor how scores
+and steps are computed: a *path* does that, through a small interface.
+
+Path interface (see :class:`_PrimalPath`, :class:`_GramPath` and
+``_dask.ChunkedPath``)::
+
+    path.n_models, path.n_neurons  # L models of K one-vs-rest neurons, M = L K
+    path.reserve(block)            # room to keep the scores of `block` steps
+    path.scores(slot)              # scores of the current iterate; kept in
+                                   # history row `slot` (an int) or not (None)
+    path.costs(n_kept)             # (n_kept, M) costs of the kept rows
+    path.residual(scores)          # the residual the gradient is made of
+    path.grad_norms(residual)      # (M,) Euclidean norms of the full gradient
+    path.step(residual)            # one step of the update rule
+    path.result(columns)           # (coef, intercept) of the selected columns
+    path.keep(columns)             # drop the other columns (stopped models)
+
+The update rule is the path's ``rule`` (default :class:`PlainStep`): the path
+computes the plain step ``lr * gradient`` of each of its parameters and hands
+``(params, deltas)`` to ``rule.update``, which changes the params in place. A
+rule with memory (momentum) is a new class with the same method; on the Gram
+path its parameters are the sample-space ones, which keeps the iterates those
+of the primal path because ``w = c w_0 + X^T u`` is linear in ``(c, u)``.
+
+Stop rules decide per model, observers see every step; both are passed to
+:func:`descend`, and neither touches the loop.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = [
+    "CONVERGED",
+    "CallbackBridge",
+    "DIVERGED",
+    "RAN_OUT",
+    "STOPPED",
+    "DescentResult",
+    "GradientTol",
+    "NoImprovement",
+    "Observer",
+    "PlainStep",
+    "choose_solver",
+    "descend",
+    "make_path",
+]
+
+# Status of each model after a descent.
+RAN_OUT, CONVERGED, DIVERGED, STOPPED = 0, 1, 2, 3
+
+
+def divergence_error(step, cost, learning_rate, alpha):
+    """The error raised when the cost stops being finite at ``step``."""
+    return ValueError(
+        f"Gradient descent diverged at step {step} (cost {np.mean(cost)}); lower "
+        f"learning_rate={learning_rate} or alpha={alpha}, or scale X."
+    )
+
+
+def choose_solver(solver, n_samples, n_features, n_columns, max_iter):
+    """Resolve ``solver="auto"`` from the shapes with a rough cost count.
+
+    The primal path streams ``X`` twice per step: ``4 n d M`` flops for ``M``
+    weight columns, memory-bound. The Gram path pays ``n^2 d`` flops once for
+    ``X X^T``, a symmetric matrix-matrix product that runs near the machine's
+    peak (counted as 8 times cheaper per flop), then ``2 n^2 M`` per step. The
+    Gram matrix is only used when it is at most half the size of ``X``
+    (``2 n <= d``), so that a fit never holds more than 1.5 times ``X``.
+    """
+    if solver != "auto":
+        return solver
+    # Both counts divided by n.
+    gram_cost = n_samples * n_features / 8 + 2 * max_iter * n_samples * n_columns
+    primal_cost = 4 * max_iter * n_features * n_columns
+    if 2 * n_samples <= n_features and gram_cost < primal_cost:
+        return "gram"
+    return "primal"
+
+
+def neg_log_sigmoid(t):
+    """``-log(sigmoid(t))`` as ``log1p(exp(-|t|)) - min(t, 0)``: never overflows.
+
+    Equal to ``-log_expit(t)`` to rounding, and several times faster on large
+    blocks: NumPy's exp and log1p are vectorised.
+    """
+    out = np.abs(t)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out -= np.minimum(t, 0)
+    return out
+
+
+class PlainStep:
+    """Plain gradient descent: ``param -= delta`` (``delta = lr * gradient``).
+
+    The interface of an update rule: ``update(params, deltas)`` changes each
+    array of ``params`` in place. ``plain = True`` lets a path use its fused
+    in-place form of the same arithmetic.
+    """
+
+    plain = True
+
+    def update(self, params, deltas):
+        for param, delta in zip(params, deltas, strict=True):
+            param -= delta
+
+
+class _Weights:
+    """Sample weights, shared (n,) or one column per neuron (n, M), and sums."""
+
+    def __init__(self, weight):
+        self.weight = weight
+        self.shared = weight.ndim == 1
+        self.sum = weight.sum() if self.shared else weight.sum(axis=0)
+        self.unit = self.shared and bool(np.all(weight == 1))
+
+    def cost(self, losses):
+        """Weighted mean of each column of ``losses`` (n, M) or (steps, n, M)."""
+        if self.shared:
+            return self.weight @ losses / self.sum
+        return np.einsum("nm,...nm->...m", self.weight, losses) / self.sum
+
+    def apply(self, residual):
+        """``residual`` times the weights, in place (nothing for unit weights)."""
+        if not self.unit:
+            residual *= self.weight[:, None] if self.shared else self.weight
+        return residual
+
+    def as_columns(self):
+        """The weights as an (n, 1) or (n, M) array, or None if all ones."""
+        if self.unit:
+            return None
+        return self.weight[:, None] if self.shared else self.weight
+
+    def keep(self, columns):
+        if not self.shared:
+            self.weight, self.sum = self.weight[:, columns], self.sum[columns]
+
+
+class _InMemoryPath:
+    """What the primal and Gram paths share: targets, weights, score history."""
+
+    def __init__(self, X, Y, weights, lr, alpha, n_models, rule):
+        self.X, self.weights, self.lr, self.alpha = X, weights, lr, alpha
+        self.n_models, self.n_neurons = n_models, Y.shape[1]
+        self.targets = np.tile(Y, (1, n_models))
+        self.signs = 2.0 * self.targets - 1.0
+        self.rule = PlainStep() if rule is None else rule
+        self.dtype, self.n_features = X.dtype, X.shape[1]
+        self._block = 1
+        self._alloc()
+
+    def _alloc(self):
+        n, m = self.X.shape[0], self.targets.shape[1]
+        self._history = np.empty((self._block, n, m), dtype=self.X.dtype)
+        self._sq_norms = np.empty((self._block, m)) if self.alpha else None
+        self._residual = np.empty((n, m), dtype=self.X.dtype)
+
+    def reserve(self, block):
+        self._block = block
+        self._alloc()
+
+    def scores(self, slot):
+        out = self._residual if slot is None else self._history[slot]
+        scores = self._scores(out)
+        if slot is not None and self.alpha:
+            self._sq_norms[slot] = self.sq_norms()
+        return scores
+
+    def costs(self, n_kept):
+        scores = self._history[:n_kept]
+        if self.half:
+            scores = 2 * scores  # exact
+        costs = self.weights.cost(neg_log_sigmoid(self.signs * scores))
+        if self.alpha:
+            costs = costs + 0.5 * self.alpha * self._sq_norms[:n_kept]
+        return costs
+
+    def _keep_common(self, columns):
+        self.weights.keep(columns)
+        self.targets, self.signs = self.targets[:, columns], self.signs[:, columns]
+        self.lr = self.lr[columns]
+        self._alloc()
+
+
+class _PrimalPath(_InMemoryPath):
+    """Weights ``W`` (M, d) and biases ``b`` (M,), updated in place.
+
+    ``z = X w + b``, ``r = s (sigmoid(z) - y)``, ``S = sum(s)``;
+    ``w <- w - lr (X^T r / S + alpha w)``, ``b <- b - lr sum(r) / S``. Every step
+    reads ``X`` twice (scores, then gradient) through BLAS, for all columns at
+    once; the arithmetic is the reference loop's, in the same order.
+    """
+
+    half = False
+
+    def __init__(self, X, Y, weights, coef, intercept, lr, alpha, fit_intercept,
+                 n_models, rule=None):  # fmt: skip
+        super().__init__(X, Y, weights, lr, alpha, n_models, rule)
+        self.fit_intercept = fit_intercept
+        self.coef = np.array(coef, dtype=X.dtype, order="C")
+        self.intercept = np.array(intercept, dtype=X.dtype)
+        self._grad = np.empty_like(self.coef)
+        self._grad_ready = False  # grad_norms computed this step's gradient
+
+    def _scores(self, out):
+        scores = np.matmul(self.X, self.coef.T, out=out)
+        scores += self.intercept
+        return scores
+
+    def sq_norms(self):
+        return np.einsum("md,md->m", self.coef, self.coef)
+
+    def residual(self, scores):
+        residual = expit(scores, self._residual)
+        residual -= self.targets
+        return self.weights.apply(residual)  # s (sigmoid(z) - y)
+
+    def _gradient(self, residual):
+        weight_sum = self.weights.sum
+        grad = np.matmul(residual.T, self.X, out=self._grad)
+        # Divide after the product, as the reference does, to keep its iterates.
+        grad /= weight_sum if np.ndim(weight_sum) == 0 else weight_sum[:, None]
+        if self.alpha:
+            grad += self.alpha * self.coef
+        return grad
+
+    def grad_norms(self, residual):
+        grad = self._gradient(residual)
+        self._grad_ready = True
+        sq = np.einsum("md,md->m", grad, grad)
+        if self.fit_intercept:
+            sq += (residual.sum(axis=0) / self.weights.sum) ** 2
+        return np.sqrt(sq)
+
+    def step(self, residual):
+        """One step from ``residual = s (sigmoid(z) - y)``."""
+        if self._grad_ready:
+            grad, self._grad_ready = self._grad, False
+        else:
+            grad = self._gradient(residual)
+        grad *= self.lr[:, None]
+        params, deltas = [self.coef], [grad]
+        if self.fit_intercept:
+            params.append(self.intercept)
+            deltas.append(self.lr * (residual.sum(axis=0) / self.weights.sum))
+        self.rule.update(params, deltas)
+
+    def keep(self, columns):
+        self._keep_common(columns)
+        self.coef = self.coef[columns]
+        self.intercept = self.intercept[columns]
+        self._grad = np.empty_like(self.coef)
+
+    def result(self, columns=None):
+        """``(coef, intercept)`` of the selected columns (copies)."""
+        if columns is None:
+            return self.coef.copy(), self.intercept.copy()
+        return self.coef[columns], self.intercept[columns]
+
+
+class _GramPath(_InMemoryPath):
+    """The primal iterates, kept in sample space.
+
+    Write ``w_t = c_t w_0 + X^T u_t`` with ``c_0 = 1``, ``u_0 = 0``. The primal
+    update ``w <- w - lr (X^T r / S + alpha w)`` is then
+    ``u <- u - lr (r / S + alpha u)`` and ``c <- (1 - lr alpha) c``, so with
+    ``G = X X^T`` computed once the scores are
+    ``z_t = c_t (X w_0) + G u_t + b_t``: ``O(n^2)`` per neuron and step instead
+    of ``O(n d)``. The penalty uses ``||w_t||^2 = c_t^2 ||w_0||^2
+    + 2 c_t (X w_0) . u_t + u_t^T G u_t``, and ``coef`` is only formed when
+    asked for (:meth:`result`), as ``c w_0 + X^T u``.
+
+    Steps work on ``h = z / 2``: the residual is then ``tanh(h) - s`` with
+    ``s = 2 y - 1``, which is exactly ``2 (sigmoid(z) - y)`` because
+    ``2 sigmoid(2 h) - 1 = tanh(h)``: one ufunc instead of five. Without penalty
+    (``c_t = 1``) the bias is the weight of a constant feature,
+    ``b_t = b_0 + sum(u_t)``, so it is folded into the Gram matrix
+    (``(G + 1) / 2``, unless the samples' squared norms are below 1e-3 on
+    average, where the 1 would swamp ``G``); with a single column the step
+    factor goes into it as well (``u = factor * v``), and a step is one
+    product, ``tanh`` and two subtractions.
+
+    When the gradient norm is needed (``tol``), ``G`` is kept unfolded: the
+    norm of ``X^T a + alpha c w_0`` (``a = s r / S + alpha u``) is
+    ``a^T G a + 2 alpha c a . (X w_0) + alpha^2 c^2 ||w_0||^2``, one more
+    product with ``G`` per step.
+    """
+
+    half = True
+
+    def __init__(self, X, Y, weights, coef, intercept, lr, alpha, fit_intercept,
+                 n_models, gram=None, own_gram=True, need_grad=False,
+                 rule=None):  # fmt: skip
+        super().__init__(X, Y, weights, lr, alpha, n_models, rule)
+        dtype = X.dtype
+        if gram is None:
+            gram, own_gram = X @ X.T, True
+        self.fit_intercept = fit_intercept
+        self.coef0 = np.array(coef, dtype=dtype, order="C")
+        self.intercept = np.array(intercept, dtype=dtype)
+        n_columns = len(self.intercept)
+        # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
+        # residual is 2 r (it works on z / 2), hence the 1/2.
+        self.shrink = 1 - lr * alpha if alpha else None
+        self.step_weight = 0.5 * lr / weights.sum
+        if weights.as_columns() is not None:
+            self.step_weight = weights.as_columns() * self.step_weight
+        self.u = np.zeros((X.shape[0], n_columns), dtype=dtype)
+        self._gu = np.empty_like(self.u)
+        self.warm = bool(np.any(self.coef0))  # warm start or random init
+        self.p = X @ self.coef0.T if self.warm else None  # X w_0, once
+        # Adding 1 to G would swamp its entries if the samples were tiny.
+        self.folded = (
+            self.shrink is None
+            and not need_grad
+            and self.rule.plain
+            and (not fit_intercept or np.trace(gram) >= 1e-3 * len(gram))
+        )
+        if self.folded:
+            # h = (G [+ 1]) / 2 u + (X w_0 + b_0) / 2, the last constant
+            # (halving is exact); in place when no one else holds G.
+            self.gram = np.add(
+                gram, 1 if fit_intercept else 0, out=gram if own_gram else None
+            )
+            self.gram *= 0.5
+            offset = self.p + self.intercept if self.warm else self.intercept
+            self.offset = 0.5 * offset if np.any(offset) else None
+        else:
+            self.gram = gram
+            self.decay = np.ones(n_columns, dtype=dtype)
+            if self.warm:
+                self.p_sq_norms = np.einsum("md,md->m", self.coef0, self.coef0)
+        self.v_scale = None
+        if self.folded and n_columns == 1:
+            self.v_scale = np.broadcast_to(self.step_weight, (X.shape[0], 1)).copy()
+            self.gram *= self.v_scale[:, 0]
+
+    def _scores(self, out):
+        """``h = z / 2``: halving ``G`` once makes the bias folding exact."""
+        if self.folded:
+            half = np.dot(self.gram, self.u, out)
+            if self.offset is not None:
+                half += self.offset
+            return half
+        gu = np.dot(self.gram, self.u, self._gu)
+        scores = np.add(gu, self.intercept, out=out)
+        if self.warm:
+            scores += self.decay * self.p
+        scores *= 0.5
+        return scores
+
+    def sq_norms(self):
+        # G u is in _gu: the penalty means alpha > 0, so G is not folded.
+        sq_norms = np.einsum("nm,nm->m", self.u, self._gu)
+        if self.warm:
+            c = self.decay
+            sq_norms += c * c * self.p_sq_norms
+            sq_norms += 2 * c * np.einsum("nm,nm->m", self.p, self.u)
+        return sq_norms
+
+    def residual(self, scores):
+        # 2 (sigmoid(z) - y) = 2 sigmoid(2 h) - 1 - (2 y - 1) = tanh(h) - s.
+        residual = np.tanh(scores, out=self._residual)
+        residual -= self.signs
+        return residual
+
+    def grad_norms(self, residual):
+        a = residual * self.step_weight / self.lr  # s r / S
+        sq = np.einsum("nm,nm->m", a, self.gram @ a)
+        if self.alpha:
+            # a + alpha u; G u was computed by _scores.
+            sq += 2 * self.alpha * np.einsum("nm,nm->m", a, self._gu)
+            sq += self.alpha**2 * np.einsum("nm,nm->m", self.u, self._gu)
+            if self.warm:
+                c = self.decay
+                sq += 2 * self.alpha * c * np.einsum("nm,nm->m", a + self.alpha
+                                                     * self.u, self.p)  # fmt: skip
+                sq += (self.alpha * c) ** 2 * self.p_sq_norms
+        if self.fit_intercept:
+            sq += a.sum(axis=0) ** 2
+        return np.sqrt(np.maximum(sq, 0))
+
+    def step(self, residual):
+        """One step from ``residual = 2 (sigmoid(z) - y)``.
+
+        In u-space the primal gradient ``X^T (s r) / S + alpha w`` is
+        ``s r / S + alpha u``, plus ``alpha c w_0``, which ``c`` carries.
+        """
+        if self.v_scale is not None:
+            self.u -= residual  # v
+            return
+        residual *= self.step_weight  # lr s r / S
+        if self.folded:
+            self.u -= residual
+            return
+        if not self.rule.plain:
+            params, deltas = [self.u], [residual]
+            if self.shrink is not None:
+                deltas[0] = residual + (1 - self.shrink) * self.u
+                params.append(self.decay)
+                deltas.append((1 - self.shrink) * self.decay)
+            if self.fit_intercept:
+                params.append(self.intercept)
+                deltas.append(np.add.reduce(residual, axis=0))
+            self.rule.update(params, deltas)
+            return
+        if self.fit_intercept:
+            self.intercept -= np.add.reduce(residual, axis=0)
+        if self.shrink is not None:
+            self.u *= self.shrink
+            self.decay *= self.shrink
+        self.u -= residual
+
+    def keep(self, columns):
+        self._keep_common(columns)
+        self.coef0 = self.coef0[columns]
+        self.intercept = self.intercept[columns]
+        self.u = np.ascontiguousarray(self.u[:, columns])
+        self._gu = np.empty_like(self.u)
+        self.step_weight = self.step_weight[..., columns]
+        if self.warm:
+            self.p = self.p[:, columns]
+        if self.folded:
+            if self.offset is not None:
+                self.offset = self.offset[..., columns]
+        else:
+            if self.shrink is not None:
+                self.shrink = self.shrink[columns]
+            self.decay = self.decay[columns]
+            if self.warm:
+                self.p_sq_norms = self.p_sq_norms[columns]
+
+    def result(self, columns=None):
+        """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``."""
+        if columns is None:
+            columns = np.ones(self.u.shape[1], dtype=bool)
+        u = self.u[:, columns]
+        if self.v_scale is not None:
+            u = self.v_scale * u
+        coef = u.T @ self.X
+        intercept = self.intercept[columns]
+        if self.folded:
+            if self.warm:
+                coef += self.coef0[columns]
+            if self.fit_intercept:
+                intercept = intercept + u.sum(axis=0)
+        elif self.warm:
+            coef += self.decay[columns, None] * self.coef0[columns]
+        return coef, intercept
+
+
+def make_path(
+    X,
+    Y,
+    sample_weight,
+    *,
+    coef,
+    intercept,
+    learning_rates,
+    alpha,
+    fit_intercept,
+    solver,
+    gram=None,
+    need_grad=False,
+    rule=None,
+):
+    """The in-memory path for ``L`` models of ``K`` neurons, side by side.
+
+    All ``M = L K`` neurons are the columns of one weight matrix: a step is one
+    product with ``X`` (or ``G``) for all of them, then an update with a vector
+    of learning rates. Models may have their own sample weights: a model that
+    gives zero weight to some samples is the model trained without them, which
+    is how cross-validation folds share the products.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, K)
+        One-vs-rest 0/1 targets (:func:`one_vs_rest`).
+    sample_weight : ndarray of shape (n_samples,) or (n_samples, L)
+    coef : ndarray of shape (L, K, n_features)
+    intercept : ndarray of shape (L, K)
+    learning_rates : array-like of shape (L,)
+    alpha, fit_intercept : as in :class:`SigmoidNeuronClassifier`
+    solver : {"primal", "gram"}
+        Already resolved (:func:`choose_solver`).
+    gram : ndarray of shape (n_samples, n_samples), default=None
+        ``X @ X.T`` if already computed (Gram path; it is not modified).
+    need_grad : bool, default=False
+        Whether a stop rule asks for the gradient norms.
+    rule : update rule, default=None
+        :class:`PlainStep` when None.
+    """
+    dtype = X.dtype
+    coef = np.asarray(coef, dtype=dtype)
+    n_models, n_neurons, n_features = coef.shape
+    coef = coef.reshape(n_models * n_neurons, n_features)
+    intercept = np.asarray(intercept, dtype=dtype).reshape(n_models * n_neurons)
+    Y = np.asarray(Y, dtype=dtype)
+    lr = np.repeat(np.asarray(learning_rates, dtype=dtype), n_neurons)
+    sample_weight = np.asarray(sample_weight, dtype=dtype)
+    if sample_weight.ndim == 2:
+        sample_weight = np.repeat(sample_weight, n_neurons, axis=1)
+    weights = _Weights(sample_weight)
+    args = (X, Y, weights, coef, intercept, lr, alpha, fit_intercept, n_models)
+    if solver == "gram":
+        return _GramPath(*args, gram=gram, own_gram=gram is None,
+                         need_grad=need_grad, rule=rule)  # fmt: skip
+    return _PrimalPath(*args, rule=rule)
+
+
+# --- Stop rules: each decides, per model, whether it is done. ---------------
+
+
+class GradientTol:
+    """Stop a model once every neuron's gradient norm is at most ``tol``.
+
+    The norm is the Euclidean norm of the full gradient (weights and bias) of
+    the cost being minimised. It is zero exactly at the optimum of the convex
+    cost, so it measures convergence; a small decrease of the cost does not:
+    on the cat images the cost first oscillates and rises, and a decrease
+    test stops there.
+    """
+
+    needs_costs = False
+    needs_grad = True
+
+    def __init__(self, tol):
+        self.tol = tol
+
+    def __call__(self, step, costs, grad_norms):
+        return (grad_norms <= self.tol).all(axis=1)
+
+    def keep(self, models):
+        pass
+
+
+class NoImprovement:
+    """``MLPClassifier``'s rule on the training cost (mean over neurons).
+
+    A step counts as no improvement when its cost is above the best cost so
+    far minus ``tol``; the model stops after ``n_iter_no_change`` such steps
+    in a row.
+    """
+
+    needs_costs = True
+    needs_grad = False
+
+    def __init__(self, tol, n_iter_no_change, n_models):
+        self.tol, self.patience = tol, n_iter_no_change
+        self.best = np.full(n_models, np.inf)
+        self.count = np.zeros(n_models, dtype=int)
+
+    def __call__(self, step, costs, grad_norms):
+        loss = costs.mean(axis=1)
+        worse = loss > self.best - self.tol
+        self.count = np.where(worse, self.count + 1, 0)
+        self.best = np.minimum(self.best, loss)
+        return self.count >= self.patience
+
+    def keep(self, models):
+        self.best, self.count = self.best[models], self.count[models]
+
+
+# --- Observers: see every step; may stop the whole descent. ----------------
+
+
+class Observer:
+    """Base of the observers :func:`descend` calls.
+
+    ``begin(view)`` once before the first step; ``on_step(view)`` after every
+    step, returning True to stop the descent there (all models, status
+    ``STOPPED``); ``on_costs(steps, costs)`` whenever costs are computed (in
+    blocks, ``costs`` of shape (len(steps), n_active_models, K)); ``end(view)``
+    once after the last step. ``view`` is the :class:`DescentView`; what it
+    gives is computed only when asked for.
+    """
+
+    needs_costs = False  # True: costs every step (no blocks)
+
+    def begin(self, view):
+        pass
+
+    def on_step(self, view):
+        return False
+
+    def on_costs(self, steps, costs):
+        pass
+
+    def end(self, view):
+        pass
+
+
+class VerbosePrinter(Observer):
+    """Print the mean cost every 100 steps (``verbose=1``) or every step."""
+
+    def __init__(self, verbose):
+        self.every = 1 if verbose > 1 else 100
+
+    def on_costs(self, steps, costs):
+        finite = np.isfinite(costs).all(axis=(1, 2))
+        for step, row, ok in zip(steps, costs, finite, strict=True):
+            if ok and step % self.every == 0:
+                means = ", ".join(f"{c:.6f}" for c in row.mean(axis=1))
+                print(f"Cost after iteration {step}: {means}")
+
+
+class CallbackBridge(Observer):
+    """The seam between the descent and ``sklearn.callback``.
+
+    Each step is a subtask of the estimator's fit context (``ctx``): its
+    ``on_fit_task_begin`` and ``on_fit_task_end`` hooks run once the step is
+    taken; ``fitted_estimator`` (built by scikit-learn only if a callback asks
+    for it) holds ``attributes(view)``, the fitted attributes of a fit that
+    stopped at this step. A hook returning True stops the descent there.
+    """
+
+    def __init__(self, ctx, estimator, X, y, metadata, attributes):
+        self.ctx, self.estimator = ctx, estimator
+        self.kwargs = {"estimator": estimator, "X": X, "y": y, "metadata": metadata}
+        self.attributes = attributes
+
+    def on_step(self, view):
+        task = self.ctx.subcontext(task_name="gradient step")
+        task.call_on_fit_task_begin(**self.kwargs)
+        return task.call_on_fit_task_end(
+            **self.kwargs, reconstruction_attributes=lambda: self.attributes(view)
+        )
+
+
+class DescentView:
+    """What observers see of a running descent, computed on demand.
+
+    ``n_iter``: steps taken so far; ``active``: indices of the models still
+    descending; ``params(model=0)``: ``(coef (K, d), intercept (K,))`` of the
+    current iterate; ``loss_curve(model=0)``: ``(n_iter, K)`` costs so far;
+    ``path``: the path (for observers that compute in its own space, e.g.
+    validation scores from ``X_val X^T u`` on the Gram path).
+    """
+
+    def __init__(self, loop):
+        self._loop = loop
+        self.path = loop.path
+        self.n_iter = 0
+
+    @property
+    def active(self):
+        return self._loop.active
+
+    def params(self, model=0):
+        return self._loop.params_of(model)
+
+    def loss_curve(self, model=0):
+        self._loop.flush()
+        return self._loop.curves.rows(model, self.n_iter)
+
+
+class _Curves:
+    """Costs per (step, model, neuron), grown as steps run (never max_iter)."""
+
+    def __init__(self, n_models, n_neurons):
+        self._data = np.full((16, n_models, n_neurons), np.nan)
+        self.n_models, self.n_neurons = n_models, n_neurons
+
+    def put(self, steps, models, costs):
+        need = steps[-1] + 1
+        if need > len(self._data):
+            grown = np.full(
+                (max(need, 2 * len(self._data)), self.n_models, self.n_neurons),
+                np.nan,
+            )
+            grown[: len(self._data)] = self._data
+            self._data = grown
+        self._data[steps[:, None], models] = costs
+
+    def rows(self, model, n_iter):
+        return self._data[:n_iter, model].copy()
+
+
+class DescentResult:
+    """What :func:`descend` returns, per model (``L`` of them).
+
+    ``coef`` (L, K, d) and ``intercept`` (L, K), NaN for diverged models;
+    ``loss_curves``: L arrays (n_iter[l], K), the cost before each step (for a
+    diverged model the last row is the first non-finite cost); ``n_iter`` (L,);
+    ``status`` (L,): ``RAN_OUT``, ``CONVERGED``, ``DIVERGED`` or ``STOPPED``.
+    """
+
+    def __init__(self, coef, intercept, loss_curves, n_iter, status):
+        self.coef, self.intercept = coef, intercept
+        self.loss_curves, self.n_iter, self.status = loss_curves, n_iter, status
+
+
+class _Loop:
+    """The state of one :func:`descend` call; :meth:`run` is the loop."""
+
+    def __init__(self, path, max_iter, rules, observers, cost_every):
+        self.path, self.max_iter = path, max_iter
+        self.rules, self.observers = list(rules), list(observers)
+        n_models, n_neurons = path.n_models, path.n_neurons
+        self.n_models, self.n_neurons = n_models, n_neurons
+        self.active = np.arange(n_models)
+        self.curves = _Curves(n_models, n_neurons)
+        self.n_iter = np.full(n_models, -1)
+        self.status = np.full(n_models, RAN_OUT)
+        self.coef = [None] * n_models
+        self.intercept = [None] * n_models
+        self.kept = []
+        every_step = any(r.needs_costs for r in self.rules) or any(
+            o.needs_costs for o in self.observers
+        )
+        self.cost_every = 1 if every_step else cost_every
+        self.need_grad = any(r.needs_grad for r in self.rules)
+        # The costs never feed back into the steps, so unless a rule needs
+        # them at once they are computed for blocks of steps, from the scores
+        # the path keeps meanwhile.
+        self.block = 1
+        if not every_step and self.cost_every == 1:
+            size = path.X.shape[0] * n_models * n_neurons
+            cap = min(getattr(path, "max_block", 100), max_iter)
+            self.block = int(np.clip(2**20 // size, 1, cap))
+        path.reserve(self.block)
+
+    def columns(self, models_mask):
+        return np.repeat(models_mask, self.n_neurons)
+
+    def params_of(self, model):
+        """Current ``(coef, intercept)`` of one model, (K, d) and (K,)."""
+        where = np.flatnonzero(self.active == model)
+        if not len(where):
+            return self.coef[model], self.intercept[model]
+        mask = np.zeros(len(self.active), dtype=bool)
+        mask[where] = True
+        coef, intercept = self.path.result(self.columns(mask))
+        return coef, intercept
+
+    def flush(self):
+        """Costs of the kept steps; drop the models that diverged meanwhile."""
+        if not self.kept:
+            return
+        steps = np.array(self.kept)
+        costs = self.path.costs(len(steps))
+        costs = costs.reshape(len(steps), len(self.active), self.n_neurons)
+        self.kept.clear()
+        self.curves.put(steps, self.active, costs)
+        for observer in self.observers:
+            observer.on_costs(steps, costs)
+        finite = np.isfinite(costs).all(axis=2)  # (steps, models)
+        if not finite.all():
+            diverged = ~finite.all(axis=0)
+            first_bad = steps[np.argmin(finite[:, diverged], axis=0)]
+            self.finish(diverged, DIVERGED, first_bad + 1)
+        return costs
+
+    def finish(self, done, status, n_iter):
+        """Store the models ``done`` (a mask over ``active``) and drop them."""
+        models = self.active[done]
+        if self.kept:
+            # The rows of all active models, before any is dropped; this may
+            # drop models that diverged meanwhile, so `done` is recomputed.
+            self.flush()
+            done = np.isin(self.active, models)
+            models = self.active[done]
+        self.status[models] = status
+        self.n_iter[models] = n_iter
+        columns = self.columns(done)
+        if status != DIVERGED:
+            coef, intercept = self.path.result(columns)
+            coef = coef.reshape(-1, self.n_neurons, coef.shape[-1])
+            intercept = intercept.reshape(-1, self.n_neurons)
+            for i, m in enumerate(models):
+                self.coef[m], self.intercept[m] = coef[i], intercept[i]
+        self.dropped = done
+        if len(models) < len(self.active):
+            self.path.keep(~columns)
+            for rule in self.rules:
+                rule.keep(~done)
+        self.active = self.active[~done]
+
+    def run(self):
+        path, max_iter = self.path, self.max_iter
+        view = DescentView(self)
+        for observer in self.observers:
+            observer.begin(view)
+        scores_of, residual_of, step_with = path.scores, path.residual, path.step
+        cost_every, block, kept = self.cost_every, self.block, self.kept
+        rules = self.rules
+        watchers = [
+            o for o in self.observers if type(o).on_step is not Observer.on_step
+        ]
+        need_grad = self.need_grad
+        step = 0
+        # A diverging model may run on with infinities until its costs are
+        # checked.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            while step < max_iter and len(self.active):
+                last = step == max_iter - 1
+                if cost_every == 1 or last or step % cost_every == 0:
+                    scores = scores_of(len(kept))
+                    kept.append(step)
+                    costs = None
+                    if last or len(kept) == block:
+                        n_active = len(self.active)
+                        costs = self.flush()
+                        if not len(self.active):
+                            break
+                        if len(self.active) < n_active:  # diverged models gone
+                            scores = scores_of(0)
+                            costs = costs[:, ~self.dropped]
+                else:
+                    scores = scores_of(None)
+                    costs = None
+                residual = residual_of(scores)
+                grad_norms = None
+                if need_grad:
+                    grad_norms = path.grad_norms(residual)
+                    grad_norms = grad_norms.reshape(len(self.active), -1)
+                step_with(residual)
+                step += 1
+                if rules:
+                    done = np.zeros(len(self.active), dtype=bool)
+                    if costs is not None:
+                        costs = costs[-1]
+                    for rule in rules:
+                        done |= rule(step, costs, grad_norms)
+                    if done.any():
+                        self.finish(done, CONVERGED, step)
+                if watchers and len(self.active):
+                    view.n_iter = step
+                    if any([observer.on_step(view) for observer in watchers]):
+                        self.finish(np.ones(len(self.active), bool), STOPPED, step)
+            if len(self.active):
+                self.finish(np.ones(len(self.active), dtype=bool), RAN_OUT, step)
+        view.n_iter = step
+        for observer in self.observers:
+            observer.end(view)
+        return self.result()
+
+    def result(self):
+        n_models, n_neurons = self.n_models, self.n_neurons
+        n_features, dtype = self.path.n_features, self.path.dtype
+        coef = np.full((n_models, n_neurons, n_features), np.nan, dtype=dtype)
+        intercept = np.full((n_models, n_neurons), np.nan, dtype=dtype)
+        for m in range(n_models):
+            if self.coef[m] is not None:
+                coef[m], intercept[m] = self.coef[m], self.intercept[m]
+        curves = [self.curves.rows(m, self.n_iter[m]) for m in range(n_models)]
+        return DescentResult(coef, intercept, curves, self.n_iter.copy(), self.status)
+
+
+def descend(path, *, max_iter, rules=(), observers=(), cost_every=1):
+    """Run gradient descent on ``path`` for at most ``max_iter`` steps.
+
+    Each step: the scores of the current iterate (kept for the cost of that
+    step), the residual, the optional gradient norms, the path's step; then
+    the stop rules (per model: a model whose rule fires is stored as
+    ``CONVERGED`` and dropped, the others go on) and the observers' ``on_step``
+    (any returning True stops every model, ``STOPPED``). A model whose cost
+    stops being finite is ``DIVERGED``.
+
+    Parameters
+    ----------
+    path : path object
+        See the module docstring.
+    max_iter : int
+        Upper bound on the steps; nothing is allocated in proportion to it.
+    rules : sequence of stop rules
+        Callables ``rule(n_iter, costs, grad_norms) -> mask of done models``,
+        ``costs`` (models, K) of the step just taken (when ``needs_costs``),
+        ``grad_norms`` (models, K) before it (when ``needs_grad``); and
+        ``rule.keep(mask)`` when models are dropped.
+    observers : sequence of :class:`Observer`
+    cost_every : int, default=1
+        Compute the costs only every ``cost_every`` steps and before the last
+        one (other rows of the loss curves are NaN), when only divergence
+        needs checking: a diverged model's cost stays non-finite.
+
+    Returns
+    -------
+    DescentResult
+    """
+    return _Loop(path, max_iter, rules, observers, cost_every).run()

@@ -1,0 +1,285 @@
+"""The descent engine: exact iterates, bounded memory, failed fits, stop rules."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, GroupKFold
+
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    SigmoidNeuronClassifierCV,
+)
+from sklearn_catneuron._engine import (
+    STOPPED,
+    NoImprovement,
+    Observer,
+    descend,
+    make_path,
+)
+
+
+@pytest.fixture(scope="module")
+def cat(catvnoncat):
+    X_train, y_train, X_test, y_test = catvnoncat
+    flatten = ImageFlattener()
+    return (
+        flatten.fit_transform(X_train),
+        y_train,
+        flatten.fit_transform(X_test),
+        y_test,
+    )
+
+
+def reference_loop(X, y, steps, learning_rate=0.005):
+    """The reference notebook's loop, (features, samples) layout."""
+    X, Y = X.T, y.reshape(1, -1)
+    w, b, m = np.zeros((X.shape[0], 1)), 0.0, X.shape[1]
+    for _ in range(steps):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        w = w - learning_rate * (X @ (A - Y).T) / m
+        b = b - learning_rate * np.sum(A - Y) / m
+    return w.ravel(), b
+
+
+@pytest.mark.parametrize("solver", ["gram", "primal"])
+def test_iterates_match_the_reference_loop(cat, solver):
+    """The tanh residual of the Gram path is an identity: iterates to 1e-12."""
+    X, y, _, _ = cat
+    w, b = reference_loop(X, y, 300)
+    model = SigmoidNeuronClassifier(max_iter=300, solver=solver).fit(X, y)
+    scale = np.abs(w).max()
+    assert_allclose(model.coef_[0], w, rtol=1e-12, atol=1e-12 * scale)
+    assert_allclose(model.intercept_[0], b, rtol=1e-12)
+
+
+def test_memory_grows_with_steps_run_not_max_iter(cat):
+    X, y, _, _ = cat
+    SigmoidNeuronClassifier(max_iter=3).fit(X, y)  # one-off allocations
+    tracemalloc.start()
+    try:
+        model = SigmoidNeuronClassifier(max_iter=10**12, tol=0.5).fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert model.n_iter_ < 2000
+    assert model.loss_curve_.shape == (model.n_iter_,)
+    assert peak < 50 * 2**20  # X is 20 MB; a (max_iter,) curve would be TBs
+
+
+def test_cv_memory_grows_with_steps_run(rng):
+    X = rng.normal(size=(60, 5))
+    y = (X[:, 0] > 0).astype(int)
+    model = SigmoidNeuronClassifierCV(
+        learning_rates=[0.5, 1.0], cv=3, max_iter=10**12, tol=1e-3, alpha=0.1
+    ).fit(X, y)
+    assert model.n_iter_ < 1000
+    n_iter = np.array([model.cv_results_[f"split{k}_n_iter"] for k in range(3)])
+    assert (n_iter < 1000).all()
+
+
+def test_failed_fit_leaves_the_estimator_as_it_was(rng):
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    model = SigmoidNeuronClassifier(max_iter=20).fit(X, y)
+    before = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    X_bad = rng.normal(size=(30, 5)) * 1e6
+    with pytest.raises(ValueError, match="diverged"):
+        model.set_params(learning_rate=1e6, alpha=1e3).fit(X_bad, y)
+    after = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    assert after.keys() == before.keys()
+    assert model.n_features_in_ == 3
+    for name, value in before.items():
+        assert_array_equal(after[name], value)
+    assert model.predict(X).shape == (30,)
+
+
+class Interrupt:
+    """A callback whose end hook raises KeyboardInterrupt at step ``at``."""
+
+    def __init__(self, at):
+        self.at, self.seen = at, 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context):
+        if context.task_name == "gradient step":
+            self.seen += 1
+            if self.seen == self.at:
+                raise KeyboardInterrupt
+
+    def teardown(self, estimator, context):
+        pass
+
+
+def test_interrupted_fit_leaves_the_estimator_unfitted_or_as_it_was(rng):
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    fresh = SigmoidNeuronClassifier(max_iter=20).set_callbacks(Interrupt(5))
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y)
+    assert not [k for k in vars(fresh) if k.endswith("_") and not k.startswith("_")]
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+    model = SigmoidNeuronClassifier(max_iter=20).fit(X, y)
+    coef = model.coef_.copy()
+    model.set_callbacks(Interrupt(5))
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(rng.normal(size=(30, 7)), y)
+    assert model.n_features_in_ == 3
+    assert_array_equal(model.coef_, coef)
+
+
+def test_warm_start_with_another_width_names_both(rng):
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    model = SigmoidNeuronClassifier(max_iter=5, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 features, the previous coef_ has 3"):
+        model.fit(rng.normal(size=(30, 4)), y)
+    assert model.n_features_in_ == 3 and model.coef_.shape == (1, 3)
+
+
+def test_tol_runs_past_the_early_oscillation_on_cat_data(cat):
+    """At the default rate the cost rises at first; the gradient stays large."""
+    X, y, _, _ = cat
+    default = SigmoidNeuronClassifier().fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"tol=0.0001.*max_iter=2000"):
+        model = SigmoidNeuronClassifier(tol=1e-4).fit(X, y)
+    assert model.n_iter_ == 2000
+    assert model.score(X, y) > 0.9
+    # tol keeps G unfolded (it needs the gradient norm): rounding differs.
+    scale = np.abs(default.coef_).max()
+    assert_allclose(model.coef_, default.coef_, rtol=1e-9, atol=1e-12 * scale)
+
+
+def test_converged_fit_stops_well_before_max_iter_on_cat_data(cat):
+    X, y, X_test, y_test = cat
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = SigmoidNeuronClassifier(tol=0.2).fit(X, y)
+    assert 600 < model.n_iter_ < 700  # 645 on the reference machine
+    assert model.loss_curve_.shape == (model.n_iter_,)
+    exact = SigmoidNeuronClassifier(max_iter=model.n_iter_).fit(X, y)
+    assert_allclose(model.coef_, exact.coef_, rtol=1e-9, atol=1e-13)
+    assert model.score(X, y) > 0.9
+
+
+def test_n_iter_no_change_is_mlps_rule(rng):
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + rng.normal(size=40) > 0).astype(int)
+    params = {"learning_rate": 0.5, "max_iter": 400}
+    full = SigmoidNeuronClassifier(**params).fit(X, y)
+    model = SigmoidNeuronClassifier(n_iter_no_change=5, tol=1e-4, **params)
+    model.fit(X, y)
+    # MLPClassifier._update_no_improvement_count, by hand.
+    best, count, expected = np.inf, 0, None
+    for step, loss in enumerate(full.loss_curve_, start=1):
+        count = count + 1 if loss > best - 1e-4 else 0
+        best = min(best, loss)
+        if count >= 5:
+            expected = step
+            break
+    assert model.n_iter_ == expected < 400
+    assert_allclose(model.loss_curve_, full.loss_curve_[:expected], rtol=1e-13)
+
+
+def test_batched_models_stop_on_their_own(rng):
+    X = rng.normal(size=(30, 4))
+    Y = (X[:, :1] + rng.normal(size=(30, 1)) > 0).astype(float)  # not separable
+    rates = [0.01, 0.5, 1.0]
+
+    def run(rates):
+        path = make_path(
+            X, Y, np.ones(30), coef=np.zeros((len(rates), 1, 4)),
+            intercept=np.zeros((len(rates), 1)), learning_rates=rates, alpha=0.0,
+            fit_intercept=True, solver="primal",
+        )  # fmt: skip
+        rules = [NoImprovement(1e-4, 3, len(rates))]
+        return descend(path, max_iter=300, rules=rules)
+
+    together = run(rates)
+    assert len(set(together.n_iter)) == 3
+    for m, rate in enumerate(rates):
+        alone = run([rate])
+        assert together.n_iter[m] == alone.n_iter[0]
+        assert together.status[m] == alone.status[0]
+        assert_allclose(together.coef[m], alone.coef[0], rtol=1e-12)
+        assert_allclose(together.loss_curves[m], alone.loss_curves[0], rtol=1e-12)
+
+
+def test_an_observer_stops_the_descent_exactly(rng):
+    X = rng.normal(size=(20, 50))
+    Y = (X[:, :1] > 0).astype(float)
+
+    class StopAt(Observer):
+        def on_step(self, view):
+            return view.n_iter == 7
+
+    results = []
+    for max_iter, observers in [(100, [StopAt()]), (7, [])]:
+        path = make_path(
+            X, Y, np.ones(20), coef=np.zeros((1, 1, 50)), intercept=np.zeros((1, 1)),
+            learning_rates=[0.1], alpha=0.0, fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        results.append(descend(path, max_iter=max_iter, observers=observers))
+    stopped, exact = results
+    assert stopped.status[0] == STOPPED and stopped.n_iter[0] == 7
+    assert_array_equal(stopped.coef, exact.coef)
+    assert_array_equal(stopped.loss_curves[0], exact.loss_curves[0])
+
+
+def test_doc_links_point_to_our_api_pages():
+    base = "https://sklearn-catneuron.readthedocs.io/en/latest/generated/"
+    assert SigmoidNeuronClassifier()._get_doc_link() == (
+        base + "sklearn_catneuron.SigmoidNeuronClassifier.html"
+    )
+    assert SigmoidNeuronClassifierCV()._get_doc_link() == (
+        base + "sklearn_catneuron.SigmoidNeuronClassifierCV.html"
+    )
+    assert "sklearn_catneuron.SigmoidNeuronClassifier.html" in (
+        SigmoidNeuronClassifier()._repr_html_()
+    )
+
+
+def test_cv_takes_groups_like_grid_search(rng):
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    groups = np.arange(60) // 10
+    rates = [0.01, 0.1, 1.0]
+    model = SigmoidNeuronClassifierCV(
+        learning_rates=rates, cv=GroupKFold(3), max_iter=50
+    ).fit(X, y, groups=groups)
+    search = GridSearchCV(
+        SigmoidNeuronClassifier(max_iter=50),
+        {"learning_rate": rates},
+        cv=GroupKFold(3),
+    ).fit(X, y, groups=groups)
+    assert_allclose(
+        model.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"]
+    )
+    with pytest.raises(ValueError, match="groups"):
+        SigmoidNeuronClassifierCV(cv=GroupKFold(3), max_iter=5).fit(X, y)
+    with pytest.raises(ValueError, match="colour"):
+        SigmoidNeuronClassifierCV(max_iter=5).fit(X, y, colour=1)
+
+
+def test_cv_routes_groups_with_metadata_routing(rng):
+    import sklearn
+
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    groups = np.arange(60) // 10
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = SigmoidNeuronClassifierCV(
+            learning_rates=[0.1, 1.0], cv=GroupKFold(3), max_iter=30
+        ).fit(X, y, groups=groups)
+    plain = SigmoidNeuronClassifierCV(
+        learning_rates=[0.1, 1.0], cv=GroupKFold(3), max_iter=30
+    ).fit(X, y, groups=groups)
+    assert_array_equal(model.scores_, plain.scores_)
