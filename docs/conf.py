@@ -124,11 +124,9 @@ def _where_our_methods_are_documented():
     of the public class that does. Methods from scikit-learn's base classes are
     left out: the class pages only name them, as scikit-learn documents them.
     """
-    public = {
-        obj
-        for name, obj in vars(sklearn_catneuron).items()
-        if name in sklearn_catneuron.__all__ and isinstance(obj, type)
-    }
+    # getattr, not vars(): the package loads its public names on first use.
+    objects = [getattr(sklearn_catneuron, name) for name in sklearn_catneuron.__all__]
+    public = {obj for obj in objects if isinstance(obj, type)}
     where = {}
     for cls in public:
         pages = {}
