@@ -380,3 +380,19 @@ def test_catneuron_train_saves_numpy_arrays_under_dispatch(tmp_path, catvnoncat_
     for name in ("coef_", "intercept_", "loss_curve_", "classes_"):
         assert type(getattr(neuron, name)) is np.ndarray, name
     assert neuron.coef_.shape == (1, 12288)
+
+
+def test_model_file_of_a_model_fitted_on_device_holds_numpy(ns, catvnoncat, tmp_path):
+    """``save_model`` converts arrays of any namespace; the file loads as NumPy."""
+    from sklearn_catneuron._model_file import load_model, save_model
+
+    X_train, y_train, X_test, _ = catvnoncat
+    with _dispatch():
+        model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=50))
+        model.fit(ns.asarray(X_train), ns.asarray(y_train))
+        expected = ns.to_numpy(model.predict_proba(ns.asarray(X_test)))
+        save_model(model, tmp_path / "model.catneuron")
+    loaded = load_model(tmp_path / "model.catneuron")
+    for name in ("coef_", "intercept_", "classes_"):
+        assert type(getattr(loaded[-1], name)) is np.ndarray, name
+    assert_allclose(loaded.predict_proba(X_test), expected, rtol=1e-12)
