@@ -384,7 +384,7 @@ def test_catneuron_train_saves_numpy_arrays_under_dispatch(tmp_path, catvnoncat_
 
 def test_model_file_of_a_model_fitted_on_device_holds_numpy(ns, catvnoncat, tmp_path):
     """``save_model`` converts arrays of any namespace; the file loads as NumPy."""
-    from sklearn_catneuron._model_file import load_model, save_model
+    from sklearn_catneuron import load_model, save_model
 
     X_train, y_train, X_test, _ = catvnoncat
     with _dispatch():
