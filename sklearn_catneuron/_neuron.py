@@ -60,6 +60,21 @@ def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
     return cost
 
 
+def _numpy_scores(X, coef, intercept):
+    """``X @ coef.T + intercept`` for a NumPy ``X``, the product in BLAS.
+
+    ``coef`` is cast to ``X``'s dtype for the product (``float32 @ float64``
+    would leave BLAS and copy ``X``); the scores then take the dtype NumPy's
+    promotion gives ``X`` and ``coef``, as before, so float64 coefficients
+    still give float64 scores.
+    """
+    dtype = np.result_type(X.dtype, coef.dtype)
+    scores = X @ coef.astype(X.dtype, copy=False).T
+    scores = scores.astype(dtype, copy=False)
+    scores += intercept
+    return scores.ravel() if scores.shape[1] == 1 else scores
+
+
 def _check_class_weight(class_weight):
     """Refuse class weights that are negative, NaN or infinite."""
     if isinstance(class_weight, dict):
@@ -249,9 +264,7 @@ class _SigmoidNeuronPredictMixin:
             n_outputs = None if len(self.intercept_) == 1 else len(self.intercept_)
             return self._map_dask_rows(self.decision_function, X, n_outputs)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        scores = X @ self.coef_.T
-        scores += self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        return _numpy_scores(X, self.coef_, self.intercept_)
 
     def predict(self, X):
         """Predict the class of each sample.
