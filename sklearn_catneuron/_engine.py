@@ -155,9 +155,10 @@ class _InMemoryPath:
 
     def _alloc(self):
         n, m = self.X.shape[0], self.targets.shape[1]
-        self._history = np.empty((self._block, n, m), dtype=self.X.dtype)
+        # Zeros: scores the Gram path's blocks skip (zero weight) stay finite.
+        self._history = np.zeros((self._block, n, m), dtype=self.X.dtype)
         self._sq_norms = np.empty((self._block, m)) if self.alpha else None
-        self._residual = np.empty((n, m), dtype=self.X.dtype)
+        self._residual = np.zeros((n, m), dtype=self.X.dtype)
 
     def reserve(self, block):
         self._block = block
@@ -338,11 +339,15 @@ class _GramPath(_InMemoryPath):
         if self.folded and n_columns == 1:
             self.v_scale = np.broadcast_to(self.step_weight, (X.shape[0], 1)).copy()
             self.gram *= self.v_scale[:, 0]
+        self.blocks = self._support_blocks() if self.folded else None
 
     def _scores(self, out):
         """``h = z / 2``: halving ``G`` once makes the bias folding exact."""
         if self.folded:
-            half = np.dot(self.gram, self.u, out)
+            if self.blocks is None:
+                half = np.dot(self.gram, self.u, out)
+            else:
+                half = self._block_products(out)
             if self.offset is not None:
                 half += self.offset
             return half
@@ -352,6 +357,51 @@ class _GramPath(_InMemoryPath):
             scores += self.decay * self.p
         scores *= 0.5
         return scores
+
+    def _support_blocks(self):
+        """Per-support sub-Gram products, or None when one product is cheaper.
+
+        A column whose sample weight is 0 on some rows (a cross-validation
+        fold's held-out samples) never moves ``u`` there, and its scores there
+        feed nothing but a cost term weighted by 0. So the columns sharing a
+        support ``R`` (the rows of non-zero weight) need only
+        ``G[R, R] @ u[R]``: for 5 folds, 0.64 of the product's work, in
+        products that also run faster than the one wide product. The other
+        scores stay 0. Used when the blocks save at least a tenth of the work
+        and their sub-Gram matrices take at most ``max(G, 64 MiB)`` more.
+        """
+        weight = self.weights.weight
+        if self.weights.shared or weight.shape[1] < 2:
+            return None
+        support = weight != 0
+        n, n_columns = support.shape
+        groups = {}
+        for column in range(n_columns):
+            key = support[:, column].tobytes()
+            groups.setdefault(key, []).append(column)
+        rows = [np.flatnonzero(support[:, cols[0]]) for cols in groups.values()]
+        work = sum(
+            len(r) ** 2 * len(c) for r, c in zip(rows, groups.values(), strict=True)
+        )
+        extra = sum(len(r) ** 2 for r in rows) * self.gram.itemsize
+        if work > 0.9 * n * n * n_columns or extra > max(self.gram.nbytes, 2**26):
+            return None
+        blocks = []
+        for r, c in zip(rows, groups.values(), strict=True):
+            # Consecutive columns (as the folds lay them out) index as a slice.
+            if c[-1] - c[0] == len(c) - 1:
+                index = (r, slice(c[0], c[-1] + 1))
+            else:
+                index = np.ix_(r, c)
+            blocks.append((index, self.gram[np.ix_(r, r)]))
+        return blocks
+
+    def _block_products(self, out):
+        """``out[R, C] = G[R, R] @ u[R, C]`` for each block; other entries kept."""
+        u = self.u
+        for index, gram in self.blocks:
+            out[index] = np.dot(gram, u[index])
+        return out
 
     def sq_norms(self):
         # G u is in _gu: the penalty means alpha > 0, so G is not folded.
@@ -425,6 +475,7 @@ class _GramPath(_InMemoryPath):
         if self.warm:
             self.p = self.p[:, columns]
         if self.folded:
+            self.blocks = self._support_blocks()
             if self.offset is not None:
                 self.offset = self.offset[..., columns]
         else:
