@@ -889,7 +889,8 @@ class SigmoidNeuronClassifier(
         if (rules or self.early_stopping) and result.status[0] == RAN_OUT:
             warnings.warn(
                 f"Gradient descent did not converge (tol={self.tol}, "
-                f"n_iter_no_change={self.n_iter_no_change}) in "
+                f"n_iter_no_change={self.n_iter_no_change}"
+                f"{', early_stopping=True' if self.early_stopping else ''}) in "
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,

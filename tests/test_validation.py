@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
-from sklearn_catneuron._engine import ValidationCurve
+from sklearn_catneuron._engine import ValidationCurve, _GramScorer, _ParamsScorer
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_best_step_counts_the_last_iterate(rng):
     X, y, X_val, y_val = _small(rng)
     X_val, y_val = X, y  # the training set falls all along
     model = SigmoidNeuronClassifier(learning_rate=0.01, max_iter=20)
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="early_stopping=True. in max_iter=20"):
         model.set_params(early_stopping=True).fit(X, y, X_val=X_val, y_val=y_val)
     assert model.best_iteration_ == 20 == model.n_iter_
     assert model.best_validation_loss_ < model.validation_loss_curve_[-1]
@@ -331,6 +331,9 @@ def test_validation_curve_observer_alone(rng):
         )  # fmt: skip
         observer = ValidationCurve(X_val, Y_val, np.ones(len(y_val)))
         descend(path, max_iter=4, observers=[observer])
+        # On the Gram path the scores come from X_val X^T, not from coef.
+        scorer = _GramScorer if solver == "gram" else _ParamsScorer
+        assert type(observer.scorer) is scorer
         assert len(observer.costs) == 5  # the start and after each of 4 steps
         assert observer.best_params is None  # keep_best=False
 
