@@ -119,6 +119,13 @@ def main(argv=None):
     p.add_argument("--C", type=float, default=1.0)
     p.add_argument("--budget", type=float, default=70.0, help="seconds per fit")
     p.add_argument("--lbfgs-max-iter", type=int, default=300)
+    p.add_argument(
+        "--within",
+        type=float,
+        nargs="+",
+        default=[1.0, 10.0, 50.0],
+        help="percent above f* that counts as reached (one table each)",
+    )
     args = p.parse_args(argv)
     machine_report()
 
@@ -147,24 +154,15 @@ def main(argv=None):
     converged = not any(w.category is ConvergenceWarning for w in caught)
     values, timeline = np.array(iterates.values), iterates
     f_star = objective(lbfgs.coef_.ravel(), lbfgs.intercept_[0])
-    target = 1.01 * f_star
     lr = 1.0 / lipschitz(X, alpha)
     print(
         f"lbfgs optimum f* = {f_star:.6f} ({lbfgs.n_iter_[0]} iterations, "
         f"{'converged' if converged else 'max_iter reached'}, "
-        f"{timeline.times[-1]:.1f} s); target 1.01 f* = {target:.6f}; "
-        f"learning rate 1/L = {lr:.3g}"
+        f"{timeline.times[-1]:.1f} s); learning rate 1/L = {lr:.3g}"
     )
-    reached = np.flatnonzero(values <= target)
-    k = int(reached[0]) if len(reached) else None
-    rows = [
-        (
-            "LogisticRegression (lbfgs)",
-            None if k is None else k + 1,
-            None if k is None else timeline.times[k],
-            values.min(),
-        )
-    ]
+    # Each method's trajectory: the objective after step i + 1, reached at
+    # times[i].
+    runs = {"LogisticRegression (lbfgs)": (np.array(timeline.times), values)}
 
     def ours(name, **params):
         # The steps a budget allows, from a 3-step fit's time per step.
@@ -180,44 +178,40 @@ def main(argv=None):
         curve = clf.set_callbacks(line).fit(X, y).loss_curve_
         # loss_curve_[k] is the objective after k steps, reached when step k
         # ends: line.times[k - 1].
-        hit = np.flatnonzero(curve <= target)
-        k = int(hit[0]) if len(hit) else None
-        when = line.times[k - 1] if k else None
-        rows.append((name, k, when, float(curve.min())))
+        runs[name] = (np.array(line.times[:-1]), curve[1:])
         print(f"  {name}: {max_iter} steps in {line.times[-1]:.1f} s")
 
     ours("SigmoidNeuronClassifier (plain)")
     ours("SigmoidNeuronClassifier (momentum=0.9, Nesterov)", momentum=0.9)
 
-    lbfgs_time = rows[0][2]
-    print("\ntime to a training objective within 1 % of lbfgs's optimum:")
-    header = f"| {'method':<48} | {'steps':>6} | {'seconds':>8} | {'vs lbfgs':>8} |"
-    print(header + f" {'best objective / f*':>19} |")
-    print(
-        "|"
-        + "-" * 50
-        + "|"
-        + "-" * 8
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 21
-        + "|"
-    )
-    for name, steps, seconds, best in rows:
-        if seconds is None:
-            steps_text, time_text, ratio = "-", "not reached", "-"
-        else:
-            steps_text, time_text = str(steps), f"{seconds:.1f}"
-            ratio = f"{seconds / lbfgs_time:.2f}x" if lbfgs_time else "-"
+    for within in args.within:
+        target = (1 + within / 100) * f_star
         print(
-            f"| {name:<48} | {steps_text:>6} | {time_text:>8} | {ratio:>8} |"
-            f" {best / f_star:>19.4f} |"
+            f"\ntime to a training objective within {within:g} % of lbfgs's "
+            f"optimum ({target:.6f}):"
         )
+        print(
+            f"| {'method':<48} | {'steps':>6} | {'seconds':>11} | {'vs lbfgs':>8} "
+            f"| {'best objective / f*':>19} |"
+        )
+        print("|" + "|".join("-" * w for w in (50, 8, 13, 10, 21)) + "|")
+        lbfgs_time = None
+        for name, (times, objective_values) in runs.items():
+            hit = np.flatnonzero(objective_values <= target)
+            if len(hit):
+                seconds = times[hit[0]]
+                lbfgs_time = lbfgs_time or seconds
+                steps_text, time_text = str(hit[0] + 1), f"{seconds:.1f}"
+                ratio = f"{seconds / lbfgs_time:.2f}x"
+            else:
+                steps_text, time_text, ratio = "-", "not reached", "-"
+            best = objective_values.min() / f_star
+            print(
+                f"| {name:<48} | {steps_text:>6} | {time_text:>11} | {ratio:>8} "
+                f"| {best:>19.4f} |"
+            )
     print(
-        f"\n(our rows: at most --budget={args.budget:g} s each; 'vs lbfgs' is the "
+        f"\n(our rows: about --budget={args.budget:g} s each; 'vs lbfgs' is the "
         "time ratio, lower is faster)"
     )
     print(f"total run time {time.perf_counter() - start:.0f} s")
