@@ -6,40 +6,85 @@ classifies your own pictures with the saved model; ``catneuron sweep`` compares
 learning rates. Run ``catneuron COMMAND --help`` for the options, or
 ``python -m sklearn_catneuron``.
 
-Needs the ``cli`` extra: ``pip install "sklearn-catneuron[cli]"``.
+Needs matplotlib, tqdm and Pillow: from a checkout of the project,
+``pip install -e ".[cli]"``.
+
+Start-up is kept short: this module imports only the standard library at the
+top; NumPy, scikit-learn, the estimators, matplotlib, Pillow and tqdm are
+imported inside the commands that use them, so ``catneuron --help`` and
+``--version`` need none of them.
 """
 
 import argparse
-import importlib
+import contextlib
+import importlib.util
+import io
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from sklearn_catneuron import __version__
 
 __all__ = ["build_parser", "main"]
 
-DEFAULT_MODEL = "catneuron-model.skops"
+DEFAULT_MODEL = "catneuron-model.cnm"
 DEFAULT_PLOT = "cost.png"
 DEFAULT_SWEEP_PLOT = "sweep.png"
 DEFAULT_LEARNING_RATES = (0.01, 0.001, 0.0001)
 
 # Steps per chunk of training: the progress bar moves once per chunk.
 _CHUNK_STEPS = 100
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-# A model file may hold types from these packages only (skops refuses the rest).
-_TRUSTED_PACKAGES = ("sklearn_catneuron", "sklearn", "numpy")
-_PIP_NAMES = {"skops.io": "skops", "PIL": "Pillow"}
+# The most steps the command line runs: about an hour of training here.
+_MAX_ITER = 10**7
+# Plot file suffix -> matplotlib format: formats matplotlib writes itself.
+_PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".eps": "eps"}
+_PLOT_FORMATS[".ps"] = "ps"
+# Picture file suffix (any case) -> the format its bytes must have; inside a
+# folder, files with other suffixes are passed over.
+_PICTURE_SUFFIXES = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+_PICTURE_KINDS = "PNG, JPEG, WEBP, BMP, GIF or TIFF"
+# Bounds on one picture: its file, and its pixels once decoded (64 megapixels,
+# about 200 MB as RGB; Pillow refuses more, see Image.MAX_IMAGE_PIXELS).
+_MAX_PICTURE_BYTES = 256 * 2**20
+_MAX_PICTURE_PIXELS = 2**26
+# Pictures decoded, resized and classified at a time: memory stays bounded
+# (a batch is 256 x 64 x 64 x 3 bytes) whatever the number of pictures.
+_BATCH_SIZE = 256
+_PIP_NAMES = {"PIL": "Pillow"}
+# Exit statuses: a picture could not be classified; usage or any problem the
+# user can fix; interrupted (Control-c); terminated (SIGTERM), as shells report.
+_EXIT_SKIPPED = 1
+_EXIT_ERROR = 2
+_EXIT_INTERRUPTED = 130
+_EXIT_TERMINATED = 128 + signal.SIGTERM
+# Whoever read the output stopped reading (as for a process killed by SIGPIPE).
+_EXIT_BROKEN_PIPE = 128 + 13
 
 
 class CommandError(Exception):
     """A problem the user can fix: printed on one line, exit status 2."""
+
+
+class _PictureError(Exception):
+    """A picture that cannot be classified: one line on stderr, then the next."""
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler: unwinds like Control-c, cleaning up."""
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -62,10 +107,20 @@ def _positive_float(text):
 def _positive_int(text):
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # also "1e24", "1.5" and numbers of over 4300 digits
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _max_iter(text):
+    value = _positive_int(text)
+    if value > _MAX_ITER:
+        raise argparse.ArgumentTypeError(
+            f"at most {_MAX_ITER} steps (about an hour), got {text}; to train "
+            "longer, use SigmoidNeuronClassifier from Python"
+        )
     return value
 
 
@@ -87,7 +142,7 @@ def build_parser():
     >>> from sklearn_catneuron.cli import build_parser
     >>> args = build_parser().parse_args(["train", "--max-iter", "100"])
     >>> args.command, args.learning_rate, args.max_iter, str(args.model)
-    ('train', 0.005, 100, 'catneuron-model.skops')
+    ('train', 0.005, 100, 'catneuron-model.cnm')
     """
     parser = _ArgumentParser(
         prog="catneuron",
@@ -114,7 +169,8 @@ def build_parser():
         description=(
             "Train ImageFlattener + SigmoidNeuronClassifier on the training "
             "images, print train and test accuracy, final cost, steps and time, "
-            "save the fitted pipeline (skops format) and the cost curve (PNG). "
+            "save the fitted pipeline (a model file, see 'catneuron predict') "
+            "and the cost curve. "
             "The defaults reproduce the reference result: 207/209 train, 35/50 "
             "test."
         ),
@@ -129,10 +185,13 @@ def build_parser():
     )
     train.add_argument(
         "--max-iter",
-        type=_positive_int,
+        type=_max_iter,
         default=2000,
         metavar="N",
-        help="number of gradient-descent steps (default: %(default)s)",
+        help=(
+            f"number of gradient-descent steps, at most {_MAX_ITER} "
+            "(default: %(default)s)"
+        ),
     )
     train.add_argument(
         "--model",
@@ -141,24 +200,22 @@ def build_parser():
         metavar="FILE",
         help="where to save the fitted pipeline (default: %(default)s)",
     )
-    train.add_argument(
-        "--plot",
-        type=Path,
-        default=Path(DEFAULT_PLOT),
-        metavar="FILE",
-        help="where to save the cost curve, a PNG (default: %(default)s)",
-    )
+    _add_plot(train, DEFAULT_PLOT, "the cost curve")
     _add_force_quiet(train)
     train.set_defaults(func=_train)
 
     predict = commands.add_parser(
         "predict",
-        help="classify your own PNG / JPEG pictures with a saved model",
+        help="classify your own pictures (PNG, JPEG, WEBP, BMP, GIF, TIFF)",
         description=(
-            "Read PNG or JPEG pictures of any size, convert them to RGB, resize "
-            "them to the model's image shape and print one line per picture: "
-            "file, cat or non-cat, and the probability the model gives that "
-            "label. A folder stands for every .png, .jpg and .jpeg file in it."
+            f"Read {_PICTURE_KINDS} pictures of any size (the first frame of an "
+            "animation), convert them to RGB, resize them to the model's image "
+            "shape and print one row per picture: file, cat or non-cat, and "
+            "the probabilities. A folder stands for every picture in it, by "
+            "suffix (.png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff, any "
+            "case); other files in it are passed over. A picture that cannot "
+            "be read is reported on one line of standard error and skipped; the "
+            "exit status is then 1."
         ),
     )
     predict.add_argument(
@@ -167,6 +224,25 @@ def build_parser():
         default=Path(DEFAULT_MODEL),
         metavar="FILE",
         help="a model file written by 'catneuron train' (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--format",
+        choices=("text", "csv", "json"),
+        default="text",
+        help=(
+            "text: aligned columns, file, label and its probability; csv and "
+            "json: file, label and the probability of each class "
+            "(default: %(default)s)"
+        ),
+    )
+    predict.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the results to FILE instead of standard output",
+    )
+    predict.add_argument(
+        "--force", action="store_true", help="replace the --output file if it exists"
     )
     predict.add_argument(
         "images",
@@ -197,18 +273,15 @@ def build_parser():
     )
     sweep.add_argument(
         "--max-iter",
-        type=_positive_int,
+        type=_max_iter,
         default=1500,
         metavar="N",
-        help="number of gradient-descent steps per model (default: %(default)s)",
+        help=(
+            f"number of gradient-descent steps per model, at most {_MAX_ITER} "
+            "(default: %(default)s)"
+        ),
     )
-    sweep.add_argument(
-        "--plot",
-        type=Path,
-        default=Path(DEFAULT_SWEEP_PLOT),
-        metavar="FILE",
-        help="where to save the cost curves, a PNG (default: %(default)s)",
-    )
+    _add_plot(sweep, DEFAULT_SWEEP_PLOT, "the cost curves")
     _add_force_quiet(sweep)
     sweep.set_defaults(func=_sweep)
     return parser
@@ -221,6 +294,19 @@ def _add_data_home(parser):
         help=(
             "folder holding train_catvnoncat.h5 and test_catvnoncat.h5 "
             "(default: $CATNEURON_DATA, else ~/catneuron_data)"
+        ),
+    )
+
+
+def _add_plot(parser, default, what):
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=Path(default),
+        metavar="FILE",
+        help=(
+            f"where to save {what}; the suffix gives the format: .png, .pdf, "
+            ".svg, .eps or .ps (default: %(default)s)"
         ),
     )
 
@@ -247,13 +333,27 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success; 2 on a usage error or any problem the user can fix
-        (missing data, bad image, bad model file, existing output), after one
-        line on stderr; 130 when interrupted.
+        0 on success; 1 when ``predict`` skipped a picture it could not read
+        (after one line on stderr for each); 2 on a usage error or any other
+        problem the user can fix (missing data, bad model file, existing
+        output), after one line on stderr; 130 when interrupted (Control-c)
+        and 143 when terminated (SIGTERM), after removing any half-written
+        file; 141, silently, when the reader of stdout has gone (as ``ls``
+        killed by SIGPIPE in ``ls | head``).
 
     See Also
     --------
     build_parser : The parser, with every option.
+
+    Notes
+    -----
+    Warnings from the libraries never reach stderr on their own: a warning
+    about a picture that cannot be read is part of that picture's one line;
+    a warning about a picture that was read (Pillow's notes on metadata it
+    passes over, such as EXIF or an invalid animation chunk) is dropped, as it
+    does not change the pixels classified; any other warning during a command
+    is dropped, since the command's outcome is what its report or one-line
+    error says.
 
     Examples
     --------
@@ -277,24 +377,74 @@ got '-1' (see 'catneuron train --help')
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error
         return exc.code
+    _tolerate_file_names(sys.stdout)
+    with _sigterm_unwinds(), warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")  # recorded, then dropped (see Notes)
+        try:
+            return args.func(args)
+        except BrokenPipeError:  # e.g. 'catneuron predict photos/ | head'
+            _silence_stdout()
+            return _EXIT_BROKEN_PIPE
+        except (CommandError, OSError, ImportError) as exc:
+            message = " ".join(str(exc).split())
+            _say(f"catneuron {args.command}: error: {message}")
+            return _EXIT_ERROR
+        except KeyboardInterrupt:
+            _say(f"catneuron {args.command}: interrupted")
+            return _EXIT_INTERRUPTED
+        except _Terminated:
+            _say(f"catneuron {args.command}: terminated")
+            return _EXIT_TERMINATED
+
+
+def _silence_stdout():
+    """Point stdout at the null device, so exiting does not fail to flush it."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """Turn SIGTERM into ``_Terminated``, so ``finally`` blocks clean up.
+
+    By default SIGTERM ends the process at once, leaving half-written
+    temporary files; raised as an exception, it unwinds like Control-c. Only
+    the main thread can install a handler; elsewhere SIGTERM keeps its default.
+    """
+
+    def terminate(signum, frame):
+        raise _Terminated()
+
     try:
-        return args.func(args)
-    except (CommandError, OSError, ImportError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"catneuron {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"catneuron {args.command}: interrupted", file=sys.stderr)
-        return 130
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _say(line):
+    """One line on stderr; characters it cannot encode are escaped."""
+    stream = sys.stderr
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    line = line.encode(encoding, "backslashreplace").decode(encoding)
+    print(line, file=stream, flush=True)
 
 
 # -- the commands ------------------------------------------------------------
 
 
 def _train(args):
-    _require(args.command, "skops.io", "matplotlib", "tqdm")
+    _require(args.command, "matplotlib", "tqdm")
+    plot_format = _plot_format(args.plot)
     _check_outputs([args.model, args.plot], force=args.force)
     data_home, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
+    import numpy as np
 
     start = time.perf_counter()
     model = _fit_with_progress(
@@ -317,7 +467,11 @@ def _train(args):
     CostCurveDisplay.from_estimator(
         model, ax=figure.gca(), name=f"learning rate {args.learning_rate:g}"
     )
-    _atomic_write(args.plot, lambda f: _save_png(figure, f), force=args.force)
+    _atomic_write(
+        args.plot,
+        lambda f: _save_figure(figure, f, plot_format),
+        force=args.force,
+    )
 
     height, width, channels = X_train.shape[1:]
     print(
@@ -339,31 +493,69 @@ def _train(args):
 
 
 def _predict(args):
-    _require(args.command, "skops.io", "PIL")
+    """Classify the pictures batch by batch, writing rows as they come.
+
+    Only one batch of pictures is in memory at a time, and the folders are
+    listed lazily, so memory stays bounded whatever the number of pictures.
+    """
+    _require(args.command, "PIL")
+    if args.output is not None:
+        _check_outputs([args.output], force=args.force)
     model = _load_model(args.model)
-    image_shape = model[0].image_shape_
-    paths = _image_paths(args.images)
-    images = np.stack([_read_image(path, image_shape) for path in paths])
+    classes = model.classes_
+    binary = len(classes) == 2 and all(
+        c == k for c, k in zip(classes, (0, 1), strict=True)
+    )
+    names = ["non-cat", "cat"] if binary else [str(c) for c in classes]
+    failures = []
+
+    def classify(stream):
+        table = _TABLES[args.format](stream, names)
+        for paths, images in _picture_batches(
+            args.images, model[0].image_shape_, failures
+        ):
+            table.write(paths, _predict_proba(model, images, args.model))
+        table.close()
+
+    if args.output is None:
+        _tolerate_file_names(sys.stdout)
+        classify(sys.stdout)
+        sys.stdout.flush()
+    else:
+
+        def write(f):
+            stream = io.TextIOWrapper(
+                f, encoding="utf-8", errors="surrogateescape", newline=""
+            )
+            classify(stream)
+            stream.flush()
+            stream.detach()
+
+        _atomic_write(args.output, write, force=args.force)
+    return _EXIT_SKIPPED if failures else 0
+
+
+def _predict_proba(model, images, model_path):
+    import numpy as np
+
+    def damaged(reason):
+        return CommandError(
+            f"the model in {model_path} cannot classify pictures ({reason}); it is "
+            "damaged: train a new one with 'catneuron train'"
+        )
+
     try:
         proba = model.predict_proba(images)
     except (ValueError, TypeError, AttributeError) as exc:  # a tampered file
-        raise CommandError(
-            f"the model in {args.model} cannot classify pictures ({exc}); it is "
-            "damaged: train a new one with 'catneuron train'"
-        ) from exc
-    classes = model.classes_
-    names = (
-        ["non-cat", "cat"] if np.array_equal(classes, [0, 1]) else classes.astype(str)
-    )
-    best = proba.argmax(axis=1)
-    width = max(len(str(path)) for path in paths)
-    for path, index, row in zip(paths, best, proba, strict=True):
-        print(f"{str(path):<{width}}  {names[index]:<7}  {row[index]:.4f}")
-    return 0
+        raise damaged(exc) from exc
+    if not np.isfinite(proba).all():
+        raise damaged("it gives probabilities that are NaN")
+    return proba
 
 
 def _sweep(args):
     _require(args.command, "matplotlib", "tqdm")
+    plot_format = _plot_format(args.plot)
     _check_outputs([args.plot], force=args.force)
     _, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
     from sklearn_catneuron._plotting import CostCurveDisplay
@@ -391,7 +583,9 @@ def _sweep(args):
                 model.score(X_test, y_test),
             )
         )
-    _atomic_write(args.plot, lambda f: _save_png(figure, f), force=args.force)
+    _atomic_write(
+        args.plot, lambda f: _save_figure(figure, f, plot_format), force=args.force
+    )
 
     print(f"{args.max_iter} gradient-descent steps per learning rate")
     print(
@@ -420,6 +614,7 @@ def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
     like one (``max_iter=max_iter``, ``warm_start=False``, ``n_iter_``,
     ``loss_curve_`` of all steps).
     """
+    import numpy as np
     from sklearn.pipeline import make_pipeline
     from tqdm import tqdm
 
@@ -446,6 +641,11 @@ def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
                     f"training diverged after about {done} steps with learning "
                     f"rate {learning_rate:g}; use a smaller --learning-rate ({exc})"
                 ) from exc
+            except MemoryError as exc:
+                raise CommandError(
+                    f"not enough memory to train {steps} steps at once; give a "
+                    "smaller --max-iter"
+                ) from exc
             curves.append(neuron.loss_curve_)
             done += steps
             bar.update(steps)
@@ -464,9 +664,11 @@ def _load_data(data_home):
     from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
     try:
-        data_home = get_data_home(data_home)
+        # Fetch first: get_data_home creates the folder, which a failed fetch
+        # must not leave behind.
         train = fetch_catvnoncat(subset="train", data_home=data_home, return_X_y=True)
         test = fetch_catvnoncat(subset="test", data_home=data_home, return_X_y=True)
+        data_home = get_data_home(data_home)
     except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
         raise CommandError(str(exc)) from exc
     return data_home, train, test
@@ -484,16 +686,33 @@ def _report_line(label, value):
 
 
 def _require(command, *modules):
-    """Import the optional packages a command needs, or say how to get them."""
+    """Check that the optional packages a command needs are installed.
+
+    Only looked up (``importlib.util.find_spec``), not imported: each is
+    imported where it is used.
+    """
     for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
+        # The top-level package only: finding "a.b" would import "a".
+        if importlib.util.find_spec(module.partition(".")[0]) is None:
             package = _PIP_NAMES.get(module, module)
             raise CommandError(
                 f"catneuron {command} needs {package}, which is not installed; "
-                "install it with: pip install 'sklearn-catneuron[cli]'"
-            ) from exc
+                f"install it with 'pip install {package}', or install all the "
+                "command line needs with 'pip install -e \".[cli]\"' in the "
+                "sklearn-catneuron folder"
+            )
+
+
+def _plot_format(path):
+    """The matplotlib format for a plot file name, from its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _PLOT_FORMATS:
+        kinds = ", ".join(_PLOT_FORMATS)
+        raise CommandError(
+            f"cannot save a plot as {path}: the file name must end in one of "
+            f"{kinds} (the suffix gives the format)"
+        )
+    return _PLOT_FORMATS[suffix]
 
 
 def _check_outputs(paths, *, force):
@@ -548,8 +767,9 @@ def _atomic_write(path, write, *, force):
     before it takes the final name, so ``path`` is at every moment either the
     old file or the complete new one. An existing ``path`` is only replaced
     when ``force`` is true; otherwise the new file is linked into place, which
-    fails if a file of that name appeared meanwhile. On any failure the
-    temporary file is removed and ``path`` is left as it was.
+    fails if a file of that name appeared meanwhile. On any failure, or
+    Control-c, or SIGTERM (see ``_sigterm_unwinds``), the temporary file is
+    removed and ``path`` is left as it was.
     """
     path = Path(path)
     try:
@@ -601,127 +821,348 @@ def _reason(exc):
 
 
 def _dump_model(model, f):
-    import skops.io
+    """Write the model file of ``model`` to the open binary file ``f``."""
+    from sklearn_catneuron._model_file import save_model
 
-    skops.io.dump(model, f)
+    try:
+        save_model(model, f)
+    except (TypeError, ValueError) as exc:  # beyond the format's bounds
+        raise CommandError(f"cannot save the model: {exc}") from exc
 
 
 def _load_model(path):
-    """Load a model file, trusting only this package's, sklearn's, numpy's types.
+    """Load a model file written by ``catneuron train`` (see ``load_model``).
 
-    skops rebuilds objects from a declarative description and refuses any type
-    not trusted; here only types from ``_TRUSTED_PACKAGES`` are, so a model
-    file from elsewhere cannot run code. Plain pickle is never used.
+    The file holds JSON and ``.npy`` arrays, never code; every field is
+    checked before use, and any file that is not such a model (a pickle, an
+    older skops file, a FIFO, a damaged file) is one ``CommandError``.
     """
-    import skops.io
-    from sklearn.exceptions import NotFittedError
-    from sklearn.pipeline import Pipeline
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn_catneuron._model_file import ModelFileError, load_model
 
-    from sklearn_catneuron import ImageFlattener
-
-    path = Path(path)
-    if path.is_dir():
-        raise CommandError(f"{path} is a folder, not a model file; give the file")
-    if not path.is_file():
-        raise CommandError(
-            f"model file {path} not found; write one with "
-            f"'catneuron train --model {path}'"
-        )
-    not_a_model = (
-        f"{path} is not a model file written by 'catneuron train'; train one with "
-        f"'catneuron train --model {path}'"
-    )
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-    except Exception as exc:  # any parse error of a foreign or damaged file
-        raise CommandError(f"{not_a_model} ({type(exc).__name__}: {exc})") from exc
-    refused = [
-        name for name in untrusted if name.split(".")[0] not in _TRUSTED_PACKAGES
-    ]
-    if refused:
-        raise CommandError(
-            f"refusing to load {path}: it holds types from outside "
-            f"sklearn_catneuron, scikit-learn and numpy ({', '.join(refused)}), "
-            "which could run code; only use model files written by "
-            "'catneuron train'"
-        )
-    try:
-        model = skops.io.load(path, trusted=untrusted)
-    except Exception as exc:  # any parse error of a foreign or damaged file
-        raise CommandError(f"{not_a_model} ({type(exc).__name__}: {exc})") from exc
-    if not (
-        isinstance(model, Pipeline)
-        and isinstance(model[0], ImageFlattener)
-        and hasattr(model[-1], "predict_proba")
-    ):
-        raise CommandError(
-            f"{not_a_model} (it holds a {type(model).__name__}, not a Pipeline "
-            "of ImageFlattener and SigmoidNeuronClassifier)"
-        )
-    try:
-        check_is_fitted(model)
-    except NotFittedError as exc:
-        raise CommandError(f"{not_a_model} (it holds a model never fitted)") from exc
-    shape = getattr(model[0], "image_shape_", ())
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
-        raise CommandError(
-            f"{not_a_model} (it expects inputs of shape {shape}, not pictures)"
-        )
-    return model
+        return load_model(path)
+    except ModelFileError as exc:
+        raise CommandError(str(exc)) from exc
 
 
-def _image_paths(items):
-    """The picture files named on the command line, folders expanded."""
+# -- pictures ------------------------------------------------------------------
+
+
+def _picture_batches(items, image_shape, failures):
+    """Yield ``(paths, images)``: up to ``_BATCH_SIZE`` pictures at a time.
+
+    ``images`` is a uint8 array of shape ``(len(paths), *image_shape)``. The
+    paths are found lazily (see ``_picture_paths``) and each picture is read
+    only when its batch is filled, so memory holds one batch whatever the
+    number of pictures. A picture that cannot be read is reported on one line
+    of stderr, its message appended to ``failures``, and skipped.
+    """
+    import numpy as np
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = _MAX_PICTURE_PIXELS
+    batch = np.empty((_BATCH_SIZE, *image_shape), dtype=np.uint8)
     paths = []
+    for path in _picture_paths(items, failures):
+        try:
+            batch[len(paths)] = _read_picture(path, image_shape)
+        except _PictureError as exc:
+            _skip(failures, str(exc))
+            continue
+        paths.append(path)
+        if len(paths) == _BATCH_SIZE:
+            yield paths, batch
+            batch = np.empty_like(batch)
+            paths = []
+    if paths:
+        yield paths, batch[: len(paths)]
+
+
+def _skip(failures, message):
+    failures.append(message)
+    _say(f"catneuron predict: error: {message}; skipped")
+
+
+def _picture_paths(items, failures):
+    """The picture files named on the command line, folders expanded, lazily.
+
+    A folder stands for the files in it (not in its subfolders) whose suffix
+    is a picture's (``_PICTURE_SUFFIXES``, any case), in name order; other
+    files and hidden files (names starting with a dot) are passed over
+    silently. A name that is not a file or folder, or a folder without
+    pictures, is reported and skipped.
+    """
+    import stat
+
     for item in items:
         item = Path(item)
-        if item.is_dir():
-            found = sorted(
-                child
-                for child in item.iterdir()
-                if child.is_file() and child.suffix.lower() in _IMAGE_SUFFIXES
-            )
-            if not found:
-                raise CommandError(
-                    f"the folder {item} holds no .png, .jpg or .jpeg pictures"
+        try:
+            mode = item.stat().st_mode
+        except FileNotFoundError:
+            _skip(failures, f"{item} does not exist; give picture files or folders")
+            continue
+        except OSError as exc:
+            _skip(failures, f"cannot read {item} ({_reason(exc)})")
+            continue
+        if stat.S_ISDIR(mode):
+            try:
+                with os.scandir(item) as entries:
+                    names = sorted(
+                        entry.name
+                        for entry in entries
+                        if not entry.name.startswith(".")
+                        and Path(entry.name).suffix.lower() in _PICTURE_SUFFIXES
+                        and not entry.is_dir()
+                    )
+            except OSError as exc:
+                _skip(failures, f"cannot list the folder {item} ({_reason(exc)})")
+                continue
+            if not names:
+                suffixes = ", ".join(_PICTURE_SUFFIXES)
+                _skip(
+                    failures,
+                    f"the folder {item} holds no pictures (files ending in {suffixes})",
                 )
-            paths.extend(found)
-        elif item.is_file():
-            paths.append(item)
-        elif item.exists():
-            raise CommandError(
-                f"{item} is neither a file nor a folder; give picture files or folders"
-            )
+            for name in names:
+                yield item / name
+        elif stat.S_ISREG(mode):
+            yield item
         else:
-            raise CommandError(f"{item} does not exist; give picture files or folders")
-    return paths
+            _skip(
+                failures,
+                f"{item} is neither a file nor a folder; give picture files or folders",
+            )
 
 
-def _read_image(path, image_shape):
-    """A PNG or JPEG file as a uint8 array of ``image_shape``."""
-    from PIL import Image, ImageOps
+def _picture_format(data):
+    """The Pillow format of a picture's bytes, by signature, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def _read_picture(path, image_shape):
+    """A picture file as a uint8 array of ``image_shape``, or ``_PictureError``.
+
+    The file is read once, at most ``_MAX_PICTURE_BYTES``, without following
+    it if it is a pipe or a device; its first bytes must be those of a PNG,
+    JPEG, WEBP, BMP, GIF or TIFF file, whatever its name says, and Pillow then
+    decodes these bytes with that format's decoder only.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise _PictureError(f"cannot read {path} ({_reason(exc)})") from exc
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _PictureError(
+                f"{path} is neither a file nor a folder; give picture files or folders"
+            )
+        if info.st_size > _MAX_PICTURE_BYTES:
+            raise _PictureError(
+                f"refusing to read the picture {path}: {info.st_size} bytes, over "
+                f"the limit of {_MAX_PICTURE_BYTES}"
+            )
+        try:
+            data = f.read(_MAX_PICTURE_BYTES + 1)
+        except OSError as exc:
+            raise _PictureError(f"cannot read {path} ({_reason(exc)})") from exc
+    if len(data) > _MAX_PICTURE_BYTES:  # it grew meanwhile
+        raise _PictureError(
+            f"refusing to read the picture {path}: over the limit of "
+            f"{_MAX_PICTURE_BYTES} bytes"
+        )
+    if not data:
+        raise _PictureError(
+            f"cannot read the picture {path}: the file is empty; give "
+            f"{_PICTURE_KINDS} pictures"
+        )
+    kind = _picture_format(data)
+    if kind is None:
+        raise _PictureError(
+            f"cannot read the picture {path}: it is not a {_PICTURE_KINDS} "
+            f"picture (it starts with {data[:8]!r})"
+        )
+    return _decode_picture(path, data, kind, image_shape)
+
+
+def _decode_picture(path, data, kind, image_shape):
+    """Decode ``data``, a ``kind`` picture, into a uint8 array of ``image_shape``.
+
+    Pillow's warnings are recorded: the decompression-bomb one refuses the
+    picture; the others are part of the message when the picture cannot be
+    decoded, and dropped when it can (they are about metadata, such as EXIF
+    or an animation chunk, that does not change the pixels used).
+    """
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     height, width = image_shape[:2]
     mode = "RGB" if len(image_shape) == 3 and image_shape[2] == 3 else "L"
-    try:
-        with warnings.catch_warnings():
-            # Over Image.MAX_IMAGE_PIXELS Pillow only warns, then decodes it all.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=("PNG", "JPEG")) as image:
-                image = ImageOps.exif_transpose(image).convert(mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Over MAX_IMAGE_PIXELS Pillow only warns, then decodes it all.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=(kind,)) as image:
+                image = _as_mode(ImageOps.exif_transpose(image), mode)
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
                 pixels = np.asarray(image, dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise CommandError(
-            f"refusing to read the picture {path}: {exc} Give a picture of at "
-            f"most {Image.MAX_IMAGE_PIXELS} pixels"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise CommandError(
-            f"cannot read the picture {path} ({exc}); give PNG or JPEG files"
-        ) from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _PictureError(
+                f"refusing to read the picture {path}: {exc} Give a picture of at "
+                f"most {Image.MAX_IMAGE_PIXELS} pixels"
+            ) from exc
+        except Exception as exc:  # any failure to decode untrusted bytes
+            if isinstance(exc, UnidentifiedImageError):
+                reason = f"it is not a valid {kind} file"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            notes = list(dict.fromkeys(str(w.message) for w in caught))
+            if notes:
+                reason += f"; Pillow warned: {'; '.join(notes)}"
+            raise _PictureError(
+                f"cannot read the picture {path} ({reason}); the file is damaged, "
+                "replace it"
+            ) from exc
     return pixels.reshape(image_shape)
+
+
+def _as_mode(image, mode):
+    """``image`` converted to ``mode`` ("RGB" or "L"), with 8 bits a channel.
+
+    16-bit grayscale (Pillow's modes "I;16*", and "I", taken as 16-bit) keeps
+    its high byte, so 0-65535 maps onto 0-255 (mid-grey stays mid-grey);
+    values outside 0-65535 are clipped first. Transparency is dropped: the
+    colours are kept as stored, not blended onto a background. Palette images
+    go through RGBA, CMYK and the others through Pillow's own conversion.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        values = np.asarray(image).astype(np.int64)
+        image = Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8))
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    elif image.mode == "F":
+        image = image.convert("L")
+    return image.convert(mode)
+
+
+def _tolerate_file_names(stream):
+    """Let ``stream`` print any file name: exact bytes in UTF-8, else escaped.
+
+    File names that are not valid UTF-8 are decoded by Python with lone
+    surrogates (PEP 383); ``surrogateescape`` writes back their original
+    bytes, as ``ls`` and ``find`` do, and other encodings get ``\\x..``
+    escapes instead of an error.
+    """
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+    errors = "surrogateescape" if encoding in ("utf8", "utf_8") else "backslashreplace"
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+        stream.reconfigure(errors=errors)
+
+
+# -- result tables -------------------------------------------------------------
+
+
+class _TextTable:
+    """Aligned columns (within each batch): file, label, its probability."""
+
+    def __init__(self, stream, class_names):
+        self.stream = stream
+        self.class_names = class_names
+
+    def write(self, paths, proba):
+        files = [str(path) for path in paths]
+        width = max(len(file) for file in files)
+        for file, row in zip(files, proba, strict=True):
+            best = int(row.argmax())
+            label = self.class_names[best]
+            self.stream.write(f"{file:<{width}}  {label:<7}  {row[best]:.4f}\n")
+        self.stream.flush()
+
+    def close(self):
+        pass
+
+
+class _CsvTable:
+    """A header, then one row a picture: file, label, each class's probability.
+
+    Probabilities are written in full (``repr``), so they read back exactly.
+    """
+
+    def __init__(self, stream, class_names):
+        import csv
+
+        self.stream = stream
+        self.class_names = class_names
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.writer.writerow(
+            ["file", "label", *(f"probability_{name}" for name in class_names)]
+        )
+
+    def write(self, paths, proba):
+        for path, row in zip(paths, proba, strict=True):
+            label = self.class_names[int(row.argmax())]
+            self.writer.writerow([str(path), label, *(repr(float(p)) for p in row)])
+        self.stream.flush()
+
+    def close(self):
+        self.stream.flush()
+
+
+class _JsonTable:
+    """A JSON list of ``{"file", "label", "probabilities": {class: p}}``.
+
+    Written object by object as batches come; file names that are not valid
+    UTF-8 appear as ``\\udcXX`` escapes (``os.fsencode`` gives the bytes back).
+    """
+
+    def __init__(self, stream, class_names):
+        self.stream = stream
+        self.class_names = class_names
+        self.separator = "\n  "
+        stream.write("[")
+
+    def write(self, paths, proba):
+        import json
+
+        for path, row in zip(paths, proba, strict=True):
+            record = {
+                "file": str(path),
+                "label": self.class_names[int(row.argmax())],
+                "probabilities": dict(
+                    zip(self.class_names, map(float, row), strict=True)
+                ),
+            }
+            self.stream.write(self.separator + json.dumps(record))
+            self.separator = ",\n  "
+        self.stream.flush()
+
+    def close(self):
+        self.stream.write("]\n" if self.separator == "\n  " else "\n]\n")
+        self.stream.flush()
+
+
+_TABLES = {"text": _TextTable, "csv": _CsvTable, "json": _JsonTable}
+
+
+# -- figures -------------------------------------------------------------------
 
 
 def _figure():
@@ -733,5 +1174,5 @@ def _figure():
     return figure
 
 
-def _save_png(figure, f):
-    figure.savefig(f, format="png", dpi=100)
+def _save_figure(figure, f, plot_format):
+    figure.savefig(f, format=plot_format, dpi=100)

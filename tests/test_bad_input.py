@@ -5,6 +5,7 @@ The estimators (fit, parameters, predict, transform), the fetcher
 Damaged downloads are in ``test_datasets.py`` (they need a loopback server).
 """
 
+import json
 import os
 import pickle
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -23,7 +25,7 @@ from _files import DAMAGES, PNG_SIGNATURE, huge_images, png_header, truncate
 from scipy.sparse import csr_matrix
 from sklearn.exceptions import NotFittedError
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, save_model
 from sklearn_catneuron.cli import main
 from sklearn_catneuron.datasets import (
     DataFileError,
@@ -545,7 +547,8 @@ def test_billion_image_file_is_refused_from_its_header(mirror):
 # ``cli_files`` fixture), with $CATNEURON_DATA naming the real data; a few rows
 # also run as real processes (``test_cli_errors_as_processes``). Every row must
 # exit with status 2 after one line on stderr, print nothing on stdout, and
-# leave every file as it was.
+# leave every file as it was; pictures that cannot be read are skipped instead
+# (status 1, ``PICTURES``).
 
 
 @pytest.fixture(scope="module")
@@ -579,19 +582,22 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     (folder / "existing.skops").write_bytes(b"keep me too")
     (folder / "a_file").write_text("a file, not a folder")
     (folder / "a_folder.skops").mkdir()
+    (folder / "a_folder.png").mkdir()
 
     # Model files: a good one, then every way of not being one.
     X_train, y_train, X_test, _ = catvnoncat
     model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=10))
     model.fit(X_train, y_train)
-    skops_io.dump(model, folder / "model.skops")
-    good = (folder / "model.skops").read_bytes()
-    (folder / "truncated.skops").write_bytes(good[: len(good) // 2])
+    save_model(model, folder / "model.cnm")
+    good = (folder / "model.cnm").read_bytes()
+    (folder / "truncated.cnm").write_bytes(good[: len(good) // 2])
     (folder / "model.pkl").write_bytes(pickle.dumps(model))
-    (folder / "pickle.skops").write_bytes(pickle.dumps(model))
+    (folder / "pickle.cnm").write_bytes(pickle.dumps(model))
     joblib.dump(model, folder / "model.joblib")
-    (folder / "text.skops").write_text("not a model")
-    (folder / "empty.skops").write_bytes(b"")
+    (folder / "text.cnm").write_text("not a model")
+    (folder / "empty.cnm").write_bytes(b"")
+    # Model files of the skops format that earlier versions wrote.
+    skops_io.dump(model, folder / "model.skops")
     skops_io.dump(
         make_pipeline(ImageFlattener(), FunctionTransformer(os.getcwd)),
         folder / "getcwd.skops",
@@ -603,15 +609,21 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     skops_io.dump(
         LogisticRegression().fit([[0.0], [1.0]], [0, 1]), folder / "other.skops"
     )
-    skops_io.dump(
-        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
-        folder / "unfitted.skops",
-    )
-    flat = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
-    flat.fit(X_train.reshape(len(X_train), -1), y_train)
-    skops_io.dump(flat, folder / "flat.skops")
-    model[-1].coef_ = model[-1].coef_[:, :100]  # loads fine, cannot predict
-    skops_io.dump(model, folder / "tampered.skops")
+    # Model files altered after they were written: (object, key, new value).
+    with zipfile.ZipFile(folder / "model.cnm") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    for name, (where, key, value) in {
+        "other": (lambda doc: doc["steps"][1], "class", "LogisticRegression"),
+        "flat": (lambda doc: doc["steps"][0], "image_shape_", [12288]),
+        "tampered": (lambda doc: doc["arrays"]["coef_"], "shape", [1, 100]),
+    }.items():
+        document = json.loads(members["model.json"])
+        where(document)[key] = value
+        with zipfile.ZipFile(folder / f"{name}.cnm", "w") as archive:
+            for member, data in members.items():
+                if member == "model.json":
+                    data = json.dumps(document).encode()
+                archive.writestr(member, data)
 
     # Pictures: a good one, then every way of not being one.
     Image.fromarray(X_test[0]).save(folder / "cat.png")
@@ -626,11 +638,14 @@ def cli_files(tmp_path_factory, catvnoncat_dir, catvnoncat):
     (folder / "zeros.png").write_bytes(PNG_SIGNATURE + bytes(100))
     (folder / "text.png").write_text("hello")
     (folder / "page.jpg").write_text("<!DOCTYPE html><title>404</title>")
+    (folder / "random.png").write_bytes(np.random.default_rng(0).bytes(300))
+    # Read by their bytes, not their names: a GIF, and a BMP named .png, work.
     Image.new("RGB", (8, 8)).save(folder / "picture.gif", format="GIF")
     Image.new("RGB", (8, 8)).save(folder / "bitmap.png", format="BMP")
-    # Over 2 * MAX_IMAGE_PIXELS Pillow refuses; between 1 and 2 times it only
-    # warns and would decode them: 10**10 and 10**8 pixels, a few bytes each.
-    assert 10**8 > Image.MAX_IMAGE_PIXELS and 10**10 > 2 * Image.MAX_IMAGE_PIXELS
+    # Over 2 * MAX_IMAGE_PIXELS (the command sets 2**26) Pillow refuses; between 1
+    # and 2 times it only warns and would decode them: 10**10 and 10**8 pixels,
+    # a few bytes each.
+    assert 2**26 < 10**8 < 2 * 2**26 < 10**10
     (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
     (folder / "big.png").write_bytes(png_header(10_000, 10_000))
     (folder / "no_pictures").mkdir()
@@ -660,6 +675,17 @@ TRAIN = {
     "max iter negative": ("train --max-iter -3", "got '-3'"),
     "max iter float": ("train --max-iter 1.5", "got '1.5'"),
     "max iter text": ("train --max-iter many", "got 'many'"),
+    "max iter huge": (
+        "train --max-iter 1000000000000",
+        r"^catneuron train: error: argument --max-iter: at most 10000000 steps "
+        r"\(about an hour\), got 1000000000000; to train longer, use "
+        "SigmoidNeuronClassifier from Python",
+    ),
+    "max iter 1e24": (
+        "train --max-iter 1e24",
+        "--max-iter: must be a positive integer, got '1e24' \\(see",
+    ),
+    "max iter 5000 digits": (f"train --max-iter {'9' * 5000}", "a positive integer"),
     "model without value": ("train --model", "--model: expected one argument"),
     "data home without value": ("train --data-home", "expected one argument"),
     "unknown option": ("train --epochs 3", "unrecognized arguments: --epochs 3"),
@@ -690,9 +716,11 @@ TRAIN = {
         "train --data-home a_file/data",
         "a part of its path is a file, not a folder",
     ),
+    # Nothing is created before the files are fetched, so a data home that
+    # cannot be created is only missing: offline, that is what is said.
     "data home unwritable": (
         "train --data-home {unwritable}/catneuron_data",
-        "Cannot use .*catneuron_data as the data folder: .*Give a folder you can",
+        "train_catvnoncat.h5 is not in .*catneuron_data and CATNEURON_OFFLINE is set",
     ),
     "CATNEURON_DATA a file": (
         "train",
@@ -736,11 +764,20 @@ TRAIN = {
         "train --plot nowhere/deeper/c.png",
         "the folder nowhere/deeper does not exist",
     ),
+    "plot format unknown": (
+        "train --plot cost.xyz",
+        "^catneuron train: error: cannot save a plot as cost.xyz: the file name "
+        r"must end in one of .png, .pdf, .svg, .eps, .ps \(the suffix gives the "
+        r"format\)$",
+    ),
+    "plot without suffix": ("train --plot cost", "cannot save a plot as cost:"),
     "model and plot one file": (
-        "train --model out.bin --plot out.bin",
+        "train --model out.png --plot out.png",
         "the model and the plot would go to the same file",
     ),
 }
+
+SKOPS = "was written by an older version of sklearn-catneuron in the skops format"
 
 PREDICT = {
     # Option values.
@@ -749,124 +786,158 @@ PREDICT = {
     "unknown option": ("predict --threshold 0.3 cat.png", "unrecognized arguments"),
     # Model files.
     "model missing": (
-        "predict --model absent.skops cat.png",
-        "model file absent.skops not found; write one with 'catneuron train --model "
-        "absent.skops'",
+        "predict --model absent.cnm cat.png",
+        "model file absent.cnm not found; write one with 'catneuron train --model "
+        "absent.cnm'",
     ),
     "model is a folder": (
         "predict --model a_folder.skops cat.png",
         "a_folder.skops is a folder, not a model file",
     ),
-    "model is text": (
-        "predict --model text.skops cat.png",
-        "text.skops is not a model file written by 'catneuron train'; train one "
-        r"with 'catneuron train --model text.skops' \(BadZipFile",
+    "model is a device": (
+        f"predict --model {os.devnull} cat.png",
+        f"{os.devnull} is a character device, not a model file",
     ),
-    "model is empty": ("predict --model empty.skops cat.png", "not a model file"),
-    "model truncated": ("predict --model truncated.skops cat.png", "not a model"),
+    "model is text": (
+        "predict --model text.cnm cat.png",
+        "text.cnm is not a model file written by 'catneuron train' "
+        r"\(it is not a zip archive; it starts with b'not a mo'\); train one "
+        "with 'catneuron train --model text.cnm'",
+    ),
+    "model is empty": ("predict --model empty.cnm cat.png", r"\(it is empty\)"),
+    "model truncated": (
+        "predict --model truncated.cnm cat.png",
+        r"truncated.cnm is not a model file .*\(no zip directory: truncated\?\)",
+    ),
     "model is a pickle (.pkl)": (
         "predict --model model.pkl cat.png",
-        "model.pkl is not a model file .*BadZipFile",
+        "model.pkl is not a model file .*it is not a zip archive",
     ),
-    "model is a pickle (.skops)": (
-        "predict --model pickle.skops cat.png",
-        "pickle.skops is not a model file",
+    "model is a pickle (.cnm)": (
+        "predict --model pickle.cnm cat.png",
+        "pickle.cnm is not a model file",
     ),
     "model is a joblib file": (
         "predict --model model.joblib cat.png",
         "model.joblib is not a model file",
     ),
+    "model of the skops format": (
+        "predict --model model.skops cat.png",
+        f"^catneuron predict: error: model.skops {SKOPS}, which is no longer loaded "
+        "because such files can run code; train the model again with 'catneuron "
+        r"train' \(or save it with sklearn_catneuron.save_model\)$",
+    ),
     "model runs os.getcwd": (
         "predict --model getcwd.skops cat.png",
-        r"refusing to load getcwd.skops: it holds types from outside "
-        r"sklearn_catneuron, scikit-learn and numpy \([a-z]+\.getcwd\), which could "
-        "run code",
+        f"getcwd.skops {SKOPS}",
     ),
     "model runs os.system": (
         "predict --model system.skops cat.png",
-        r"refusing to load system.skops: .*\([a-z]+\.system\)",
+        f"system.skops {SKOPS}",
+    ),
+    "model of another kind (skops)": (
+        "predict --model other.skops cat.png",
+        f"other.skops {SKOPS}",
     ),
     "model of another kind": (
-        "predict --model other.skops cat.png",
-        "it holds a LogisticRegression, not a Pipeline of ImageFlattener",
-    ),
-    "model never fitted": (
-        "predict --model unfitted.skops cat.png",
-        "unfitted.skops is not a model file .*it holds a model never fitted",
+        "predict --model other.cnm cat.png",
+        "other.cnm is a damaged or altered model file \\(step 1 is "
+        "'LogisticRegression'; a model holds only ImageFlattener then "
+        r"SigmoidNeuronClassifier\); train a new one",
     ),
     "model for flat inputs": (
-        "predict --model flat.skops cat.png",
-        r"it expects inputs of shape \(12288,\), not pictures",
+        "predict --model flat.cnm cat.png",
+        r"image_shape_ is \[12288\], not a list of two or three integers",
     ),
     "model tampered": (
-        "predict --model tampered.skops cat.png",
-        "the model in tampered.skops cannot classify pictures .*; it is damaged: "
-        "train a new one",
+        "predict --model tampered.cnm cat.png",
+        r"tampered.cnm is a damaged or altered model file \(coef_ has shape "
+        r"\(1, 100\), expected \(1, 12288\)\)",
     ),
-    # Pictures.
+    # Output.
+    "format unknown": ("predict --format xml cat.png", "invalid choice: 'xml'"),
+    "output exists": (
+        "predict --model model.cnm --output existing.png cat.png",
+        "^catneuron predict: error: existing.png already exists; pass --force to "
+        "replace it, or choose another file name$",
+    ),
+    "output folder missing": (
+        "predict --model model.cnm --output nowhere/out.csv cat.png",
+        "cannot write nowhere/out.csv: the folder nowhere does not exist",
+    ),
+    "output is a folder": (
+        "predict --model model.cnm --output a_folder.skops cat.png",
+        "a_folder.skops is a folder; give a file name",
+    ),
+}
+
+# Pictures that cannot be read: one line each on stderr, ending "; skipped",
+# the others classified, and exit status 1 (see ``test_cli_bad_pictures``).
+PICTURES = {
     "picture missing": (
-        "predict --model model.skops absent.jpg",
-        "absent.jpg does not exist; give picture files or folders",
+        "absent.jpg",
+        "^catneuron predict: error: absent.jpg does not exist; give picture files "
+        "or folders; skipped$",
     ),
     "picture empty": (
-        "predict --model model.skops empty.png",
-        r"cannot read the picture empty.png \(cannot identify image file .*\); give "
-        "PNG or JPEG files",
+        "empty.png",
+        "cannot read the picture empty.png: the file is empty; give PNG, JPEG, "
+        "WEBP, BMP, GIF or TIFF pictures; skipped$",
     ),
     "picture PNG truncated": (
-        "predict --model model.skops truncated.png",
-        "cannot read the picture truncated.png",
+        "truncated.png",
+        r"cannot read the picture truncated.png \(OSError: image file is truncated",
     ),
     "picture JPEG truncated": (
-        "predict --model model.skops truncated.jpg",
-        "cannot read the picture truncated.jpg",
+        "truncated.jpg",
+        r"cannot read the picture truncated.jpg \(OSError: Truncated File Read\); "
+        "the file is damaged, replace it; skipped$",
     ),
     "picture PNG signature only": (
-        "predict --model model.skops signature-only.png",
-        "cannot read the picture signature-only.png",
+        "signature-only.png",
+        r"cannot read the picture signature-only.png \(it is not a valid PNG file\)",
     ),
     "picture PNG header zeros": (
-        "predict --model model.skops zeros.png",
-        "cannot read the picture zeros.png",
+        "zeros.png",
+        r"cannot read the picture zeros.png \(it is not a valid PNG file\)",
     ),
     "picture is text": (
-        "predict --model model.skops text.png",
-        "cannot read the picture text.png",
+        "text.png",
+        "cannot read the picture text.png: it is not a PNG, JPEG, WEBP, BMP, GIF "
+        r"or TIFF picture \(it starts with b'hello'\); skipped$",
+    ),
+    "picture is random bytes": (
+        "random.png",
+        "cannot read the picture random.png: it is not a PNG, JPEG",
     ),
     "picture is a web page": (
-        "predict --model model.skops page.jpg",
-        "cannot read the picture page.jpg",
-    ),
-    "picture GIF": (
-        "predict --model model.skops picture.gif",
-        "cannot read the picture picture.gif",
-    ),
-    "picture BMP named .png": (
-        "predict --model model.skops bitmap.png",
-        "cannot read the picture bitmap.png",
+        "page.jpg",
+        "cannot read the picture page.jpg: it is not a PNG",
     ),
     "picture decompression bomb": (
-        "predict --model model.skops bomb.png",
+        "bomb.png",
         r"^catneuron predict: error: refusing to read the picture bomb.png: Image "
-        r"size \(10000000000 pixels\) exceeds limit .* Give a picture of at most "
-        r"\d+ pixels$",
+        r"size \(10000000000 pixels\) exceeds limit of 134217728 pixels, could be "
+        r"decompression bomb DOS attack. Give a picture of at most 67108864 pixels; "
+        "skipped$",
     ),
     "picture over the pixel limit": (
-        "predict --model model.skops cat.png big.png",
+        "big.png",
         r"refusing to read the picture big.png: Image size \(100000000 pixels\) "
-        "exceeds limit",
+        "exceeds limit of 67108864 pixels",
     ),
     "picture a device": (
-        f"predict --model model.skops {os.devnull}",
+        os.devnull,
         f"{os.devnull} is neither a file nor a folder",
     ),
     "folder without pictures": (
-        "predict --model model.skops no_pictures",
-        "the folder no_pictures holds no .png, .jpg or .jpeg pictures",
+        "no_pictures",
+        r"the folder no_pictures holds no pictures \(files ending in .png, .jpg, "
+        r".jpeg, .webp, .bmp, .gif, .tif, .tiff\); skipped$",
     ),
     "folder without picture files": (
-        "predict --model model.skops only_text",
-        "the folder only_text holds no .png",
+        "only_text",
+        "the folder only_text holds no pictures",
     ),
 }
 
@@ -883,6 +954,7 @@ SWEEP = {
     "learning rate inf": ("sweep --learning-rates 1e400", "got '1e400'"),
     "max iter zero": ("sweep --max-iter 0", "must be a positive integer"),
     "max iter float": ("sweep --max-iter 1.5", "got '1.5'"),
+    "max iter huge": ("sweep --max-iter 10000001", "at most 10000000 steps"),
     "plot without value": ("sweep --plot", "--plot: expected one argument"),
     "unknown option": ("sweep --model m.skops", "unrecognized arguments"),
     # Missing or damaged data.
@@ -918,7 +990,8 @@ SWEEP = {
         "the folder nowhere does not exist",
     ),
     "plot under a file": ("sweep --plot a_file/s.png", "a_file is a file, not a"),
-    "plot is a folder": ("sweep --plot a_folder.skops", "is a folder; give a file"),
+    "plot is a folder": ("sweep --plot a_folder.png", "is a folder; give a file"),
+    "plot format unknown": ("sweep --plot s.jpg", "cannot save a plot as s.jpg"),
     "plot folder unwritable": (
         "sweep --plot {unwritable}/s.png",
         "the folder .* is not writable",
@@ -940,8 +1013,8 @@ def _argv(text, request):
     return argv
 
 
-def _assert_one_line_error(status, out, err, match):
-    assert status == 2, err
+def _assert_one_line_error(status, out, err, match, expected=2):
+    assert status == expected, err
     assert out == ""
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
@@ -992,12 +1065,33 @@ def test_cli_command_bad_input(
     _run_in_process(request, monkeypatch, capsys, cli_files, catvnoncat_dir, row)
 
 
+@pytest.mark.parametrize("row", PICTURES.values(), ids=PICTURES.keys())
+def test_cli_bad_pictures(monkeypatch, capsys, cli_files, row):
+    name, match = row
+    monkeypatch.chdir(cli_files)
+    before = _snapshot(cli_files)
+    # Alone: one line, nothing classified, status 1.
+    status = main(["predict", "--model", "model.cnm", name])
+    captured = capsys.readouterr()
+    _assert_one_line_error(status, captured.out, captured.err, match, expected=1)
+    assert captured.err.endswith("; skipped\n")
+    # Among good pictures: the same line, and the good ones are classified.
+    status = main(["predict", "--model", "model.cnm", "cat.png", name, "cat.png"])
+    captured = capsys.readouterr()
+    _assert_one_line_error(status, "", captured.err, match, expected=1)
+    assert [line.split()[0] for line in captured.out.splitlines()] == ["cat.png"] * 2
+    assert _snapshot(cli_files) == before
+
+
 def test_cli_good_files_are_good(monkeypatch, capsys, cli_files, catvnoncat_dir):
     # The rows fail for the reason they name: the same command with the good
-    # model and picture works.
+    # model and picture works; so do a GIF, and a BMP named .png.
     monkeypatch.chdir(cli_files)
-    assert main(["predict", "--model", "model.skops", "cat.png"]) == 0
-    assert capsys.readouterr().out.startswith("cat.png  ")
+    pictures = ["cat.png", "picture.gif", "bitmap.png"]
+    assert main(["predict", "--model", "model.cnm", *pictures]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert [line.split()[0] for line in captured.out.splitlines()] == pictures
 
 
 # One row of each kind, as real processes: the same one line and status 2 at
@@ -1008,7 +1102,7 @@ PROCESS_ROWS = [
     (TRAIN, "model folder unwritable"),
     (PREDICT, "model is a pickle (.pkl)"),
     (PREDICT, "model runs os.system"),
-    (PREDICT, "picture over the pixel limit"),
+    (PREDICT, "output exists"),
     (SWEEP, "data billion-images"),
     (SWEEP, "plot exists"),
 ]

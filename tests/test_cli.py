@@ -5,25 +5,37 @@ subcommand tables in ``test_bad_input.py``; here are the happy paths, model
 files that would run code, and failed or killed writes that must lose nothing.
 """
 
+import csv
 import errno
 import io
+import json
 import os
 import pickle
 import re
 import signal
+import struct
 import subprocess
 import sys
+import time
+import warnings
+import zlib
 
 import numpy as np
 import pytest
-from _files import PNG_SIGNATURE, code_running_pickle
+from _files import PNG_SIGNATURE, code_running_pickle, png_header
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.pipeline import make_pipeline
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__, cli
+import sklearn_catneuron
+from sklearn_catneuron import (
+    ImageFlattener,
+    SigmoidNeuronClassifier,
+    __version__,
+    cli,
+    load_model,
+)
 from sklearn_catneuron.cli import _fit_with_progress, build_parser, main
 
-skops_io = pytest.importorskip("skops.io")
 Image = pytest.importorskip("PIL.Image")
 
 
@@ -43,6 +55,34 @@ def run(*args, cwd, data_home=None):
     )
 
 
+def run_many(*commands, cwd):
+    """Run several ``(args, ...)`` commands at once: their CompletedProcesses.
+
+    Each process spends most of its time importing; in parallel the test waits
+    for the slowest only.
+    """
+    processes = []
+    for args in commands:
+        argv, env = command(*args)
+        processes.append(
+            subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        )
+    return results
+
+
 def assert_one_line_error(result, match):
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
@@ -51,21 +91,26 @@ def assert_one_line_error(result, match):
     assert re.search(match, result.stderr), result.stderr
 
 
-def load_model(path):
-    return skops_io.load(path, trusted=skops_io.get_untrusted_types(file=path))
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory, catvnoncat_dir):
-    """A full default ``catneuron train`` run: (folder, CompletedProcess)."""
+    """A full default ``catneuron train`` run: (folder, CompletedProcess).
+
+    One per session: every ``predict`` test uses its model file (read only).
+    """
     folder = tmp_path_factory.mktemp("train")
     result = run("train", cwd=folder, data_home=catvnoncat_dir)
     return folder, result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_file(trained):
-    return trained[0] / "catneuron-model.skops"
+    return trained[0] / "catneuron-model.cnm"
+
+
+@pytest.fixture(scope="session")
+def model(model_file):
+    """The trained pipeline, loaded (shared: do not modify it)."""
+    return load_model(model_file)
 
 
 # -- train -------------------------------------------------------------------
@@ -89,17 +134,17 @@ def test_train_reproduces_the_reference(
     ]
     assert re.fullmatch(r"time: +\d+\.\d s", report[5])
     assert report[6:] == [
-        "model:          catneuron-model.skops",
+        "model:          catneuron-model.cnm",
         "cost curve:     cost.png",
     ]
     assert (folder / "cost.png").read_bytes()[:8] == PNG_SIGNATURE
     assert sorted(p.name for p in folder.iterdir()) == [
-        "catneuron-model.skops",
+        "catneuron-model.cnm",
         "cost.png",
     ]
 
     # The saved pipeline is exactly one 2000-step fit of the reference.
-    model = load_model(folder / "catneuron-model.skops")
+    model = load_model(folder / "catneuron-model.cnm")
     _, _, X_test, y_test = catvnoncat
     reference = reference_pipeline
     assert model.get_params(deep=True).keys() == reference.get_params().keys()
@@ -146,7 +191,7 @@ def test_progress_bar_on_a_terminal_unless_quiet(
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     args = ["train", "--data-home", catvnoncat_dir, "--max-iter", "150"]
-    args += ["--model", tmp_path / "m.skops", "--plot", tmp_path / "c.png"]
+    args += ["--model", tmp_path / "m.cnm", "--plot", tmp_path / "c.png"]
     assert main([str(arg) for arg in args] + ["--quiet"] * quiet) == 0
     assert "steps:          150 (learning rate 0.005)" in capsys.readouterr().out
     if quiet:
@@ -160,33 +205,33 @@ def test_train_options_and_force(tmp_path, catvnoncat_dir, capsys):
     out = tmp_path / "out"
     out.mkdir()
     args = ["train", "--data-home", catvnoncat_dir, "--learning-rate", "0.01"]
-    args += ["--max-iter", "120", "--model", out / "m.skops", "--plot", out / "c.png"]
+    args += ["--max-iter", "120", "--model", out / "m.cnm", "--plot", out / "c.png"]
     args = [str(arg) for arg in args]
     assert main(args) == 0
     stdout = capsys.readouterr().out
     assert "steps:          120 (learning rate 0.01)" in stdout
-    assert f"model:          {out / 'm.skops'}" in stdout
+    assert f"model:          {out / 'm.cnm'}" in stdout
     assert f"cost curve:     {out / 'c.png'}" in stdout
-    model = load_model(out / "m.skops")
+    model = load_model(out / "m.cnm")
     assert model[-1].learning_rate == 0.01
     assert model[-1].loss_curve_.shape == (120,)
-    model_before = (out / "m.skops").read_bytes()
+    model_before = (out / "m.cnm").read_bytes()
     plot_before = (out / "c.png").read_bytes()
 
     assert main(args) == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        f"catneuron train: error: {out / 'm.skops'} already exists; pass --force "
+        f"catneuron train: error: {out / 'm.cnm'} already exists; pass --force "
         "to replace it, or choose another file name\n"
     )
-    assert (out / "m.skops").read_bytes() == model_before
+    assert (out / "m.cnm").read_bytes() == model_before
     assert (out / "c.png").read_bytes() == plot_before
 
     args[args.index("120")] = "60"
     assert main([*args, "--force"]) == 0
-    assert load_model(out / "m.skops")[-1].loss_curve_.shape == (60,)
+    assert load_model(out / "m.cnm")[-1].loss_curve_.shape == (60,)
     assert (out / "c.png").read_bytes() != plot_before
-    assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.skops"]
+    assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.cnm"]
 
 
 # -- predict -----------------------------------------------------------------
@@ -286,13 +331,13 @@ def test_parser_defaults():
     parser = build_parser()
     train = parser.parse_args(["train"])
     assert (train.learning_rate, train.max_iter) == (0.005, 2000)
-    assert (str(train.model), str(train.plot)) == ("catneuron-model.skops", "cost.png")
+    assert (str(train.model), str(train.plot)) == ("catneuron-model.cnm", "cost.png")
     assert (train.data_home, train.force, train.quiet) == (None, False, False)
     sweep = parser.parse_args(["sweep"])
     assert sweep.learning_rates == [0.01, 0.001, 0.0001]
     assert (sweep.max_iter, str(sweep.plot)) == (1500, "sweep.png")
     predict = parser.parse_args(["predict", "a.png", "folder"])
-    assert str(predict.model) == "catneuron-model.skops"
+    assert str(predict.model) == "catneuron-model.cnm"
     assert [str(path) for path in predict.images] == ["a.png", "folder"]
 
 
@@ -304,7 +349,7 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
     Image.fromarray(X_test[0]).save(tmp_path / "cat.png")
     marker = tmp_path / "code-ran"
     payload = code_running_pickle(marker)
-    names = ["evil.skops", "evil.joblib", "evil.pkl"]
+    names = ["evil.cnm", "evil.skops", "evil.joblib", "evil.pkl"]
     processes = {}
     for name in names:
         (tmp_path / name).write_bytes(payload)
@@ -320,8 +365,9 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
         assert_one_line_error(
             result,
             f"^catneuron predict: error: {name} is not a model file written by "
-            f"'catneuron train'; train one with 'catneuron train --model {name}' "
-            r"\(BadZipFile: File is not a zip file\)$",
+            r"'catneuron train' \(it is not a zip archive; it starts with "
+            r"b'\\x80\\x04.*'\); train one with 'catneuron train --model "
+            f"{name}'$",
         )
     assert not marker.exists()
 
@@ -339,7 +385,7 @@ def test_model_files_cannot_run_code(tmp_path, catvnoncat):
 
 def train_args(folder, data_home, *extra, max_iter=5):
     args = ["train", "--data-home", data_home, "--max-iter", max_iter, "--quiet"]
-    args += ["--model", folder / "m.skops", "--plot", folder / "c.png", *extra]
+    args += ["--model", folder / "m.cnm", "--plot", folder / "c.png", *extra]
     return [str(arg) for arg in args]
 
 
@@ -352,7 +398,7 @@ def old_outputs(tmp_path, catvnoncat_dir, capsys):
     """A model (5 steps) and a plot from an earlier run in tmp_path: their bytes."""
     assert main(train_args(tmp_path, catvnoncat_dir)) == 0
     capsys.readouterr()
-    assert sorted(contents(tmp_path)) == ["c.png", "m.skops"]
+    assert sorted(contents(tmp_path)) == ["c.png", "m.cnm"]
     return contents(tmp_path)
 
 
@@ -375,7 +421,7 @@ FAILURES = {
     "disk full": (
         OSError(errno.ENOSPC, "No space left on device"),
         2,
-        r"^catneuron train: error: could not write .*m.skops \(No space left on "
+        r"^catneuron train: error: could not write .*m.cnm \(No space left on "
         r"device\); the existing file is unchanged\n$",
     ),
     "interrupted": (KeyboardInterrupt(), 130, "^catneuron train: interrupted\n$"),
@@ -387,8 +433,8 @@ def test_failed_model_write_keeps_the_old_model(
     tmp_path, catvnoncat_dir, old_outputs, monkeypatch, capsys, error, status, message
 ):
     seen = []
-    dump = half_then_fail(skops_io.dump, error, seen)
-    monkeypatch.setattr(skops_io, "dump", dump)
+    dump = half_then_fail(cli._dump_model, error, seen)
+    monkeypatch.setattr(cli, "_dump_model", dump)
     assert main(train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)) == status
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -396,7 +442,7 @@ def test_failed_model_write_keeps_the_old_model(
     assert seen and seen[0] > 0  # it failed half-way through the new model
     # The old model and plot, byte for byte, and no temporary file.
     assert contents(tmp_path) == old_outputs
-    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
+    assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 5
 
 
 @pytest.mark.parametrize("command_name", ["train", "sweep"])
@@ -405,8 +451,12 @@ def test_failed_plot_write_keeps_the_old_plot(
 ):
     seen = []
     disk_full = OSError(errno.ENOSPC, "No space left on device")
+    real_save = cli._save_figure
+    failing = half_then_fail(
+        lambda figure, f: real_save(figure, f, "png"), disk_full, seen
+    )
     monkeypatch.setattr(
-        cli, "_save_png", half_then_fail(cli._save_png, disk_full, seen)
+        cli, "_save_figure", lambda figure, f, plot_format: failing(figure, f)
     )
     if command_name == "train":
         args = train_args(tmp_path, catvnoncat_dir, "--force", max_iter=7)
@@ -422,17 +472,17 @@ def test_failed_plot_write_keeps_the_old_plot(
     )
     assert seen and seen[0] > 0
     after = contents(tmp_path)
-    assert sorted(after) == ["c.png", "m.skops"]
+    assert sorted(after) == ["c.png", "m.cnm"]
     assert after["c.png"] == old_outputs["c.png"]
     if command_name == "train":  # --force: the model was written before the plot
-        assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 7
+        assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 7
 
 
 # command, the file that appears meanwhile, the files in the folder afterwards
 # (the model is written before the plot).
 OUTPUTS = {
-    "train model": ("train", "m.skops", ["m.skops"]),
-    "train plot": ("train", "c.png", ["c.png", "m.skops"]),
+    "train model": ("train", "m.cnm", ["m.cnm"]),
+    "train plot": ("train", "c.png", ["c.png", "m.cnm"]),
     "sweep plot": ("sweep", "c.png", ["c.png"]),
 }
 
@@ -466,12 +516,12 @@ def test_file_appearing_during_training_is_not_replaced(
     assert sorted(after) == files  # and no temporary file
 
 
-# Runs ``catneuron train`` with a skops.io.dump that writes half the model,
+# Runs ``catneuron train`` with a model writer that writes half the model,
 # says so, and waits: the test then sends a real signal to the process.
 SLOW_DUMP = """
 import io, sys, time
-import skops.io
-real_dump = skops.io.dump
+from sklearn_catneuron import cli
+real_dump = cli._dump_model
 def dump(obj, file):
     buffer = io.BytesIO()
     real_dump(obj, buffer)
@@ -480,13 +530,12 @@ def dump(obj, file):
     file.flush()
     print("half written", flush=True)
     time.sleep(120)
-skops.io.dump = dump
-from sklearn_catneuron.cli import main
-sys.exit(main(sys.argv[1:]))
+cli._dump_model = dump
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_killed_mid_write_keeps_the_old_model(
     tmp_path, catvnoncat_dir, old_outputs, signal_name
 ):
@@ -504,22 +553,651 @@ def test_killed_mid_write_keeps_the_old_model(
         # Mid-write: the new model is half in a hidden temporary file.
         temporary = [p for p in tmp_path.iterdir() if p.name not in old_outputs]
         assert len(temporary) == 1 and temporary[0].stat().st_size > 0
-        assert re.fullmatch(r"\.m\.skops\..+\.tmp", temporary[0].name)
+        assert re.fullmatch(r"\.m\.cnm\..+\.tmp", temporary[0].name)
         process.send_signal(getattr(signal, signal_name))
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
     after = contents(tmp_path)
-    assert after["m.skops"] == old_outputs["m.skops"]
+    assert after["m.cnm"] == old_outputs["m.cnm"]
     assert after["c.png"] == old_outputs["c.png"]
-    assert load_model(tmp_path / "m.skops")[-1].n_iter_ == 5
-    if signal_name == "SIGINT":  # cleaned up: nothing else left
+    assert load_model(tmp_path / "m.cnm")[-1].n_iter_ == 5
+    if signal_name != "SIGKILL":  # cleaned up: nothing else left
+        status, word = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}[
+            signal_name
+        ]
         assert (process.returncode, out, err) == (
-            130,
+            status,
             "",
-            "catneuron train: interrupted\n",
+            f"catneuron train: {word}\n",
         )
         assert after == old_outputs
     else:  # no process can clean up after SIGKILL: the hidden file stays
         assert process.returncode == -signal.SIGKILL
         assert sorted(set(after) - set(old_outputs)) == [temporary[0].name]
+
+
+# -- predict: formats, modes, damaged pictures, folders ------------------------
+
+
+def predict_csv(model_file, *items, cwd):
+    """Run ``predict --format csv``: (CompletedProcess, rows as dicts)."""
+    result = run("predict", "--model", model_file, "--format", "csv", *items, cwd=cwd)
+    return result, list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def save(image, path, **kwargs):
+    image.save(path, **kwargs)
+    return path
+
+
+def decoded(path):
+    """What Pillow decodes from ``path`` (first frame), as RGB, 64x64."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_predict_every_format_and_mode(tmp_path, model_file, model, catvnoncat):
+    _, _, X, _ = catvnoncat
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    gray = np.asarray(Image.fromarray(X[8]).convert("L"))
+    alpha = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    palette = Image.fromarray(X[10]).quantize(64)
+    palette.info["transparency"] = bytes(rng.integers(0, 256, 64, dtype=np.uint8))
+    ramp = (np.arange(64 * 64, dtype=np.uint16) * 16).reshape(64, 64)
+    animation = folder / "k_animated.gif"
+    Image.fromarray(X[6]).save(
+        animation, save_all=True, append_images=[Image.fromarray(X[7])]
+    )
+    # name: expected 64x64x3 input of the model (lossless formats: the test image)
+    expected = {
+        "a_exact.png": X[0],
+        "b_lossless.webp": X[1],
+        "c_bitmap.bmp": X[2],
+        "d_exact.tif": X[3],
+        "e_UPPER.TIFF": X[4],
+        "h_gray.png": np.stack([gray] * 3, axis=-1),
+        "i_rgba_alpha_dropped.png": X[9],
+        "j_la.png": np.stack([gray] * 3, axis=-1),
+        "l_palette_transparent.png": np.asarray(palette.convert("RGBA"))[..., :3],
+        "m_grey16_mid.png": np.full((64, 64, 3), 128, np.uint8),
+        "n_ramp16.png": np.stack([(ramp >> 8).astype(np.uint8)] * 3, axis=-1),
+    }
+    save(Image.fromarray(X[0]), folder / "a_exact.png")
+    save(Image.fromarray(X[1]), folder / "b_lossless.webp", lossless=True)
+    save(Image.fromarray(X[2]), folder / "c_bitmap.bmp")
+    save(Image.fromarray(X[3]), folder / "d_exact.tif")
+    save(Image.fromarray(X[4]), folder / "e_UPPER.TIFF", format="TIFF")
+    save(Image.fromarray(gray), folder / "h_gray.png")
+    save(Image.fromarray(np.dstack([X[9], alpha])), folder / "i_rgba_alpha_dropped.png")
+    save(Image.fromarray(np.dstack([gray, alpha])), folder / "j_la.png")
+    save(palette, folder / "l_palette_transparent.png")
+    # 16-bit grayscale: mid-grey 32768 stays 128 (clipping would give 255).
+    save(
+        Image.fromarray(np.full((10, 10), 32768, np.uint16)),
+        folder / "m_grey16_mid.png",
+    )
+    save(Image.fromarray(ramp), folder / "n_ramp16.png")
+    # Lossy or reduced formats: what Pillow decodes.
+    for name, image in {
+        "f_photo.JPG": Image.fromarray(X[5]),
+        "g_cmyk.jpeg": Image.fromarray(X[11]).convert("CMYK"),
+        "o_palette.gif": Image.fromarray(X[12]),
+        "p_bilevel.png": Image.fromarray(X[13]).convert("1"),
+    }.items():
+        expected[name] = decoded(save(image, folder / name))
+    expected[animation.name] = decoded(animation)  # the first frame
+    with Image.open(folder / "m_grey16_mid.png") as image:
+        assert image.mode == "I;16"
+    with Image.open(folder / "g_cmyk.jpeg") as image:
+        assert image.mode == "CMYK"
+
+    result, rows = predict_csv(model_file, folder, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    names = sorted(expected)
+    assert [row["file"] for row in rows] == [str(folder / name) for name in names]
+    proba = model.predict_proba(np.stack([expected[name] for name in names]))
+    got = [
+        [float(row["probability_non-cat"]), float(row["probability_cat"])]
+        for row in rows
+    ]
+    assert_allclose(got, proba, rtol=1e-9)
+    labels = [["non-cat", "cat"][i] for i in proba.argmax(axis=1)]
+    assert [row["label"] for row in rows] == labels
+    # The animation's second frame would give another answer: frame 0 was used.
+    second = model.predict_proba(X[7][None])[0]
+    assert abs(second[1] - proba[names.index(animation.name), 1]) > 1e-3
+
+
+def test_predict_skips_damaged_pictures_and_other_files(
+    tmp_path, model_file, catvnoncat
+):
+    _, _, X, _ = catvnoncat
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(X[0]).save(folder / "good.png")
+    Image.fromarray(X[1]).save(folder / "data.PNG")
+    Image.fromarray(X[2]).save(folder / "whole.jpg")
+    jpeg = (folder / "whole.jpg").read_bytes()
+    (folder / "whole.jpg").unlink()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "noise.png").write_bytes(np.random.default_rng(1).bytes(500))
+    # Passed over silently: not pictures by name, hidden, or folders.
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "README").write_text("not a picture")
+    (folder / ".DS_Store.png").write_bytes(b"\x00\x05\x16\x07")
+    (folder / "sub.png").mkdir()
+    Image.fromarray(X[3]).save(folder / "sub.png" / "nested.png")
+    (tmp_path / "named.gif").write_bytes(b"GIF89a broken")
+
+    result, good = run_many(
+        ["predict", "--model", model_file, folder, "missing.jpg", "named.gif"],
+        ["predict", "--model", model_file, folder / "good.png"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(
+        f"catneuron predict: error: cannot read the picture "
+        f"{re.escape(str(folder / 'truncated.jpg'))} \\(OSError: image file is "
+        r"truncated \(\d+ bytes not processed\)\); the file is damaged, replace "
+        "it; skipped",
+        lines.pop(1),
+    )
+    assert lines == [
+        f"catneuron predict: error: cannot read the picture {folder / 'noise.png'}: "
+        "it is not a PNG, JPEG, WEBP, BMP, GIF or TIFF picture (it starts with "
+        f"{(folder / 'noise.png').read_bytes()[:8]!r}); skipped",
+        "catneuron predict: error: missing.jpg does not exist; give picture files "
+        "or folders; skipped",
+        "catneuron predict: error: cannot read the picture named.gif (it is not a "
+        "valid GIF file); the file is damaged, replace it; skipped",
+    ]
+    files = [line.split()[0] for line in result.stdout.splitlines()]
+    assert files == [str(folder / "data.PNG"), str(folder / "good.png")]
+
+    # Only good pictures: status 0, nothing on stderr.
+    assert (good.returncode, good.stderr) == (0, "")
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="needs a file system that takes any bytes"
+)
+def test_predict_file_names_that_are_not_utf8(tmp_path, model_file, catvnoncat):
+    _, _, X, _ = catvnoncat
+    folder = os.fsencode(tmp_path)
+    good, bad = folder + b"/caf\xe9.png", folder + b"/\xff\xfe.png"
+    Image.fromarray(X[0]).save(os.fsdecode(good))
+    with open(bad, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\nbroken")
+    argv, env = command("predict", "--model", model_file)
+    processes = {
+        fmt: subprocess.Popen(
+            [*argv, "--format", fmt, folder],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for fmt in ("text", "csv", "json")
+    }
+    outputs = {}
+    for fmt, process in processes.items():
+        stdout, stderr = process.communicate(timeout=180)
+        process = subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, stderr
+        )
+        assert process.returncode == 1, process.stderr
+        # The damaged one: one line, its name escaped.
+        assert process.stderr.splitlines() == [
+            b"catneuron predict: error: cannot read the picture "
+            + folder
+            + b"/\\udcff\\udcfe.png (it is not a valid PNG file); the file is "
+            b"damaged, replace it; skipped"
+        ]
+        outputs[fmt] = process.stdout
+    # text and csv: the name's own bytes, as ls prints them.
+    assert outputs["text"].split()[0] == good
+    rows = list(
+        csv.reader(io.StringIO(outputs["csv"].decode("utf-8", "surrogateescape")))
+    )
+    assert os.fsencode(rows[1][0]) == good
+    # json: valid ASCII JSON; os.fsencode gives the bytes back.
+    records = json.loads(outputs["json"].decode("ascii"))
+    assert [os.fsencode(record["file"]) for record in records] == [good]
+
+
+def test_predict_csv_json_and_output_file(
+    tmp_path, model_file, model, catvnoncat, monkeypatch, capsys
+):
+    _, _, X, _ = catvnoncat
+    names = ["b, with comma.png", 'c "quoted".png', "a.png"]
+    for i, name in enumerate(names):
+        Image.fromarray(X[i]).save(tmp_path / name)
+    proba = model.predict_proba(X[:3])
+    labels = [["non-cat", "cat"][i] for i in proba.argmax(axis=1)]
+
+    # csv on stdout; json to a file (nothing on stdout); json, nothing readable.
+    predict = ["predict", "--model", model_file]
+    as_csv, as_json, empty = run_many(
+        [*predict, "--format", "csv", *names],
+        [*predict, "--format", "json", "--output", "out.json", *names],
+        [*predict, "--format", "json", "missing.png"],
+        cwd=tmp_path,
+    )
+    assert (as_csv.returncode, as_csv.stderr) == (0, "")
+    assert as_csv.stdout.splitlines()[0] == (
+        "file,label,probability_non-cat,probability_cat"
+    )
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [row["file"] for row in rows] == names  # in the order given
+    assert [row["label"] for row in rows] == labels
+    assert_allclose(
+        [[float(row[f"probability_{c}"]) for c in ("non-cat", "cat")] for row in rows],
+        proba,
+        rtol=1e-12,
+    )
+    assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "")
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert [sorted(record) for record in records] == [
+        ["file", "label", "probabilities"]
+    ] * 3
+    assert [record["file"] for record in records] == names
+    assert [record["label"] for record in records] == labels
+    assert_allclose(
+        [[r["probabilities"]["non-cat"], r["probabilities"]["cat"]] for r in records],
+        proba,
+        rtol=1e-12,
+    )
+    assert (empty.returncode, json.loads(empty.stdout)) == (1, [])  # still valid
+
+    # No silent overwrite; --force replaces it; no temporary file is left.
+    before = (tmp_path / "out.json").read_bytes()
+    again = run(*predict, "--output", "out.json", "a.png", cwd=tmp_path)
+    assert_one_line_error(
+        again,
+        "^catneuron predict: error: out.json already exists; pass --force to "
+        "replace it, or choose another file name$",
+    )
+    assert (tmp_path / "out.json").read_bytes() == before
+    # (in this process, to save the start-up of another)
+    monkeypatch.chdir(tmp_path)
+    forced = [*predict, "--format", "csv", "--output", "out.json", "--force"]
+    assert main([*map(str, forced), "a.png", "missing.png"]) == 1  # one skipped
+    assert capsys.readouterr() == (
+        "",
+        "catneuron predict: error: missing.png does not exist; give picture files "
+        "or folders; skipped\n",
+    )
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.json").read_text())))
+    assert [row["file"] for row in rows] == ["a.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names, "out.json"])
+
+
+def apng_with_bad_frame_count(image):
+    """PNG bytes with an acTL chunk of 0 frames: Pillow warns, then reads it."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    png = buffer.getvalue()
+    data = struct.pack(">II", 0, 0)
+    chunk = struct.pack(">I", 8) + b"acTL" + data
+    chunk += struct.pack(">I", zlib.crc32(b"acTL" + data))
+    end_of_ihdr = 8 + 8 + 13 + 4
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def test_predict_warnings_never_reach_stderr(tmp_path, model_file, model, catvnoncat):
+    _, _, X, _ = catvnoncat
+    warns = apng_with_bad_frame_count(Image.fromarray(X[0]))
+    (tmp_path / "warns.png").write_bytes(warns)
+    (tmp_path / "warns_truncated.png").write_bytes(warns[: len(warns) // 2])
+    # Between 1 and 2 times the pixel limit Pillow only warns (and would decode).
+    (tmp_path / "big.png").write_bytes(png_header(9000, 9000))
+    with pytest.warns(UserWarning, match="Invalid APNG"):  # Pillow does warn
+        with Image.open(tmp_path / "warns.png") as image:
+            assert_array_equal(np.asarray(image), X[0])
+
+    argv, env = command(
+        "predict", "--model", model_file, "warns.png", "warns_truncated.png", "big.png"
+    )
+    env["PYTHONWARNINGS"] = "always"  # every warning would be shown
+    result = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "catneuron predict: error: cannot read the picture warns_truncated.png "
+        "(OSError: image file is truncated; Pillow warned: Invalid APNG, will use "
+        "default PNG image if possible); the file is damaged, replace it; skipped",
+        "catneuron predict: error: refusing to read the picture big.png: Image size "
+        "(81000000 pixels) exceeds limit of 67108864 pixels, could be decompression "
+        "bomb DOS attack. Give a picture of at most 67108864 pixels; skipped",
+    ]
+    proba = model.predict_proba(X[:1])[0]
+    assert result.stdout == f"warns.png  cat      {proba[1]:.4f}\n"
+
+
+def test_library_warnings_are_dropped(tmp_path, model_file, monkeypatch, capsys):
+    # scikit-learn's (or any library's) warnings during a command: no stray line.
+    from sklearn.exceptions import DataConversionWarning
+
+    real = cli._predict_proba
+
+    def predict_proba_that_warns(*args):
+        warnings.warn("y is a column vector", DataConversionWarning, stacklevel=2)
+        return real(*args)
+
+    monkeypatch.setattr(cli, "_predict_proba", predict_proba_that_warns)
+    black = tmp_path / "black.png"
+    Image.new("RGB", (64, 64)).save(black)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        status = main(
+            ["predict", "--model", str(model_file), str(tmp_path / "black.png")]
+        )
+    captured = capsys.readouterr()
+    assert (status, captured.err) == (0, "")
+    assert captured.out.startswith(str(black))
+
+
+def test_predict_reads_pictures_one_batch_at_a_time(tmp_path, monkeypatch):
+    # The folder is read lazily: the first batch is ready after 256 pictures,
+    # not after all of them, so memory holds one batch at a time.
+    for i in range(600):
+        (tmp_path / f"{i:04d}.png").touch()
+    read = []
+
+    def fake_read(path, image_shape):
+        read.append(path)
+        return np.full(image_shape, len(read) % 256, np.uint8)
+
+    monkeypatch.setattr(cli, "_read_picture", fake_read)
+    failures = []
+    batches = cli._picture_batches([tmp_path], (64, 64, 3), failures)
+    paths, images = next(batches)
+    assert (len(paths), images.shape, len(read)) == (256, (256, 64, 64, 3), 256)
+    assert paths == read == [tmp_path / f"{i:04d}.png" for i in range(256)]
+    rest = [(len(paths), images.shape[0]) for paths, images in batches]
+    assert rest == [(256, 256), (88, 88)]
+    assert (len(read), failures) == (600, [])
+
+
+MEASURE_PEAK = """
+import resource, sys
+from sklearn_catneuron.cli import main
+status = main(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+sys.exit(status)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_predict_memory_is_bounded_over_many_pictures(tmp_path, model_file, catvnoncat):
+    # 4,000 pictures held at once would take 4000 x 12288 x 9 bytes (uint8
+    # and float64): 442 MB more than one picture. Batches of 256: about 28 MB.
+    _, _, X, _ = catvnoncat
+    folder = tmp_path / "many"
+    folder.mkdir()
+    Image.fromarray(X[0]).save(tmp_path / "one.png")
+    png = (tmp_path / "one.png").read_bytes()
+    for i in range(4000):
+        (folder / f"{i:05d}.png").write_bytes(png)
+    _, env = command()
+    processes = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                MEASURE_PEAK,
+                tmp_path / f"{name}.rss",
+                "predict",
+                "--model",
+                model_file,
+                "--format",
+                "csv",
+                tmp_path / name,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for name in ("one.png", "many")
+    }
+    peaks, lines = {}, {}
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=300)
+        assert (process.returncode, err) == (0, ""), err
+        lines[name] = len(out.splitlines())
+        peaks[name] = int((tmp_path / f"{name}.rss").read_text()) * 1024
+    assert lines == {"one.png": 2, "many": 4001}
+    assert peaks["many"] - peaks["one.png"] < 100 * 2**20, peaks
+
+
+# -- plots, bounds and signals ------------------------------------------------
+
+
+PLOT_MAGIC = {
+    "c.pdf": b"%PDF-",
+    "c.svg": b"<?xml",
+    "c.eps": b"%!PS-Adobe-3.0 EPSF",
+    "c.PNG": PNG_SIGNATURE,
+}
+
+
+def test_plot_format_from_the_suffix(tmp_path, catvnoncat_dir, capsys):
+    for name, magic in PLOT_MAGIC.items():
+        args = train_args(tmp_path, catvnoncat_dir, "--force", max_iter=3)
+        args[args.index("--plot") + 1] = str(tmp_path / name)
+        assert main(args) == 0
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    assert b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
+    capsys.readouterr()
+    # As a process too: a PDF (and a model file name that is not UTF-8, which
+    # the report prints as its bytes), then a suffix matplotlib cannot write.
+    model_name = "p\udcff.skops" if sys.platform == "linux" else "p.skops"
+    argv, env = command(*train_args(tmp_path, catvnoncat_dir, max_iter=3)[:-4])
+    pdf = subprocess.run(
+        [*argv, "--model", model_name, "--plot", "p.pdf"],
+        cwd=tmp_path, env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert (pdf.returncode, pdf.stderr) == (0, b""), pdf.stderr
+    assert pdf.stdout.splitlines()[-2] == b"model:          " + os.fsencode(model_name)
+    assert (tmp_path / "p.pdf").read_bytes()[:5] == b"%PDF-"
+    before = contents(tmp_path)
+    xyz = run("train", "--model", "x.skops", "--plot", "x.xyz", cwd=tmp_path)
+    assert_one_line_error(
+        xyz,
+        "^catneuron train: error: cannot save a plot as x.xyz: the file name must "
+        r"end in one of .png, .pdf, .svg, .eps, .ps \(the suffix gives the format\)$",
+    )
+    assert contents(tmp_path) == before
+
+
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_max_iter_out_of_bounds_is_one_line(tmp_path, command_name):
+    huge = run(command_name, "--max-iter", "1000000000000", cwd=tmp_path)
+    assert_one_line_error(
+        huge,
+        f"^catneuron {command_name}: error: argument --max-iter: at most 10000000 "
+        "steps",
+    )
+    float_like = run(command_name, "--max-iter", "1e24", cwd=tmp_path)
+    assert_one_line_error(float_like, "must be a positive integer, got '1e24'")
+    assert "learning" not in float_like.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# Runs ``catneuron train``, saying when training starts.
+SAY_WHEN_TRAINING = """
+import sys
+from sklearn_catneuron import cli
+real_fit = cli._fit_with_progress
+def fit(*args, **kwargs):
+    print("training", flush=True)
+    return real_fit(*args, **kwargs)
+cli._fit_with_progress = fit
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_training_keeps_the_old_outputs(
+    tmp_path, catvnoncat_dir, old_outputs
+):
+    _, env = command()
+    args = train_args(tmp_path, catvnoncat_dir, "--force", max_iter=10**7)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SAY_WHEN_TRAINING, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline() == "training\n", process.stderr.read()
+        time.sleep(0.5)
+        assert process.poll() is None  # still training
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (process.returncode, out, err) == (143, "", "catneuron train: terminated\n")
+    assert contents(tmp_path) == old_outputs  # old model and plot, nothing else
+
+
+# -- start-up ------------------------------------------------------------------
+
+HEAVY = ["numpy", "scipy", "sklearn", "h5py", "matplotlib", "PIL", "tqdm", "skops"]
+HEAVY += ["dask", "pandas"]
+
+LOADED_AFTER = """
+import contextlib, io, sys
+from sklearn_catneuron.cli import main
+for argv in {argvs!r}:
+    with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()):
+            main(argv)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_parser_imports_nothing_heavy(tmp_path):
+    argvs = [["--help"], ["--version"], ["train", "--help"], ["predict", "--help"]]
+    argvs += [["train", "--max-iter", "0"], ["sweep", "--plot", "s.xyz"]]
+    code = LOADED_AFTER.format(argvs=argvs, heavy=HEAVY)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+
+
+def test_predict_imports_no_plotting(tmp_path, model_file, catvnoncat):
+    _, _, X, _ = catvnoncat
+    Image.fromarray(X[0]).save(tmp_path / "cat.png")
+    argvs = [["predict", "--model", str(model_file), "cat.png"]]
+    code = LOADED_AFTER.format(argvs=argvs, heavy=["matplotlib", "tqdm"])
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+
+
+def test_package_names_load_on_first_use():
+    code = (
+        "import sys, sklearn_catneuron as p; "
+        "print('sklearn' in sys.modules, 'numpy' in sys.modules); "
+        "print(p.SigmoidNeuronClassifier.__module__, 'sklearn' in sys.modules); "
+        "print(set(p.__all__) <= set(dir(p)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "False False",
+        "sklearn_catneuron._neuron True",
+        "True",
+    ]
+    with pytest.raises(AttributeError, match="has no attribute 'Neuron'"):
+        sklearn_catneuron.Neuron  # noqa: B018
+
+
+def test_missing_packages_name_a_command_that_works(tmp_path):
+    # The message names the package to install, and the checkout's extra.
+    code = (
+        "import sys; sys.modules['tqdm'] = None; "
+        "from sklearn_catneuron.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "train", "--plot", "c.png"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert_one_line_error(
+        result,
+        "^catneuron train: error: catneuron train needs tqdm, which is not "
+        "installed; install it with 'pip install tqdm', or install all the command "
+        """line needs with 'pip install -e ".\\[cli\\]"' in the sklearn-catneuron """
+        "folder$",
+    )
+
+
+def test_predict_into_a_closed_pipe_is_quiet(tmp_path, model_file, catvnoncat):
+    # 'catneuron predict photos/ | head -1': the reader goes away; no traceback,
+    # no message, status 141 as for a process killed by SIGPIPE.
+    _, _, X, _ = catvnoncat
+    Image.fromarray(X[0]).save(tmp_path / "cat.png")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    argv, env = command("predict", "--model", model_file, "cat.png")
+    try:
+        result = subprocess.run(
+            argv, cwd=tmp_path, env=env, stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_predict_never_waits_on_a_pipe_named_like_a_picture(
+    tmp_path, model_file, catvnoncat, capsys
+):
+    # A pipe (or a link to a device) inside a folder, with a picture's name:
+    # reported and skipped, never read (reading would wait forever).
+    _, _, X, _ = catvnoncat
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(X[0]).save(folder / "a.png")
+    os.mkfifo(folder / "b.png")
+    (folder / "c.jpg").symlink_to(os.devnull)
+    assert main(["predict", "--model", str(model_file), str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"catneuron predict: error: {folder / name} is neither a file nor a folder; "
+        "give picture files or folders; skipped"
+        for name in ("b.png", "c.jpg")
+    ]
+    assert [line.split()[0] for line in captured.out.splitlines()] == [
+        str(folder / "a.png")
+    ]
+
+
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_failed_fetch_creates_no_data_folder(tmp_path, command_name):
+    """A data home that does not exist is not created when nothing was fetched."""
+    argv, env = command(command_name, "--data-home", "typo/deep/data", "--quiet")
+    env["CATNEURON_OFFLINE"] = "1"
+    result = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "typo").exists()
+    assert list(tmp_path.iterdir()) == []
