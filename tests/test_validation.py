@@ -48,6 +48,7 @@ def test_cost(model, X, y, sample_weight=None):
 test_cost.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "solver, steps", [("gram", [1, 2, 3, 7, 150, 1000]), ("primal", [1, 2, 7, 150])]
 )
@@ -64,6 +65,7 @@ def test_validation_cost_at_step_k_is_the_test_cost_of_a_k_step_fit(cat, solver,
         assert_allclose(curve[k], test_cost(fit_k, X_test, y_test), rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_the_reference_run_overfits_as_measured(cat, reference_with_test_curve):
     """Test cost lowest at step 150 (0.501), 0.750 by step 2,000."""
     X, y, X_test, y_test = cat
@@ -100,6 +102,7 @@ def test_a_validation_set_leaves_the_fit_unchanged(cat, reference_with_test_curv
         assert not hasattr(plain, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patience", [None, 10])
 def test_early_stopping_on_the_test_set_keeps_step_150(cat, patience):
     """The jumps (0.693, 1.298, 0.626, 1.648, ...) do not stop it: their low
@@ -127,6 +130,7 @@ SPLITS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, n_iter, best, best_cost, test_accuracy", SPLITS)
 def test_early_stopping_on_a_20_percent_split(
     cat, seed, n_iter, best, best_cost, test_accuracy
