@@ -1,0 +1,157 @@
+"""Benchmark 8: the command line's training, with and without its progress bar.
+
+In one process, on the cat data, alternating the contenders' order
+(``_bench.alternate``), medians of ``--repeats`` runs:
+
+- ``train``: the plain ``make_pipeline(ImageFlattener(),
+  SigmoidNeuronClassifier()).fit`` (2,000 steps) against ``catneuron train``'s
+  fit (``cli._fit_pipeline``) with the progress bar hidden and shown (drawn
+  into a fake terminal), and against the warm-start chunks of 100 steps that
+  drew the bar before (issue 11).
+- ``sweep``: the three default learning rates, 1,500 steps, in one batched
+  descent with one bar (``cli._sweep_descent``, the train and test costs and
+  accuracies included) against one plain pipeline fit per rate (plus
+  ``score`` on both sets), and against the old chunked fit per rate.
+
+    python benchmarks/bench_cli_fit.py [--repeats 5] [--data DIR]
+
+Goal (issue 11): with the bar shown, the fit takes the time it takes hidden,
+within the spread of the runs.
+"""
+
+import contextlib
+import io
+import sys
+
+from _bench import (
+    add_data_option,
+    alternate,
+    load_catvnoncat,
+    machine_report,
+    median,
+    print_load,
+    print_times,
+)
+
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, cli
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def old_chunked_fit(X, y, learning_rate, max_iter, chunk=100):
+    """How ``catneuron`` drew its bar before: warm-start fits of 100 steps."""
+    from sklearn.pipeline import make_pipeline
+    from tqdm import tqdm
+
+    flattener = ImageFlattener()
+    X_flat = flattener.fit_transform(X)
+    neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, warm_start=True)
+    with tqdm(total=max_iter, file=_Terminal()) as bar:
+        done = 0
+        while done < max_iter:
+            steps = min(chunk, max_iter - done)
+            neuron.set_params(max_iter=steps).fit(X_flat, y)
+            done += steps
+            bar.update(steps)
+    return make_pipeline(flattener, neuron)
+
+
+def main(argv=None):
+    from _bench import parser
+
+    p = parser(__doc__.splitlines()[0])
+    add_data_option(p)
+    args = p.parse_args(argv)
+    machine_report()
+    X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
+    from sklearn.pipeline import make_pipeline
+
+    def plain():
+        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()).fit(X_train, y_train)
+
+    def cli_fit(shown):
+        def run():
+            with contextlib.redirect_stderr(_Terminal()):
+                cli._fit_pipeline(
+                    X_train,
+                    y_train,
+                    learning_rate=0.005,
+                    max_iter=2000,
+                    show_progress=shown,
+                )
+
+        return run
+
+    times = alternate(
+        {
+            "plain Pipeline.fit": plain,
+            "catneuron train, bar hidden": cli_fit(False),
+            "catneuron train, bar shown": cli_fit(True),
+            "old: chunks of 100 steps, bar shown": lambda: old_chunked_fit(
+                X_train, y_train, 0.005, 2000
+            ),
+        },
+        args.repeats,
+    )
+    print("\ntrain (2,000 steps, learning rate 0.005):")
+    print_times(times)
+    base = median(times["plain Pipeline.fit"])
+    for name, values in times.items():
+        print(f"  {name:<36} {median(values) / base:5.2f}x the plain fit")
+    hidden, shown = (
+        times["catneuron train, bar hidden"],
+        times["catneuron train, bar shown"],
+    )
+    print(
+        f"  bar shown - bar hidden: {median(shown) - median(hidden):+.4f} s "
+        f"(spread of the hidden runs {max(hidden) - min(hidden):.4f} s)"
+    )
+
+    rates = cli.DEFAULT_LEARNING_RATES
+
+    def one_descent():
+        with contextlib.redirect_stderr(_Terminal()):
+            cli._sweep_descent(
+                X_train,
+                y_train,
+                X_test,
+                y_test,
+                learning_rates=rates,
+                max_iter=1500,
+                show_progress=True,
+            )
+
+    def per_rate():
+        for rate in rates:
+            model = make_pipeline(
+                ImageFlattener(),
+                SigmoidNeuronClassifier(learning_rate=rate, max_iter=1500),
+            ).fit(X_train, y_train)
+            model.score(X_train, y_train), model.score(X_test, y_test)
+
+    def per_rate_chunked():
+        for rate in rates:
+            model = old_chunked_fit(X_train, y_train, rate, 1500)
+            model.score(X_train, y_train), model.score(X_test, y_test)
+
+    times = alternate(
+        {
+            "one plain fit per rate": per_rate,
+            "catneuron sweep: one descent, bar shown": one_descent,
+            "old: chunked fit per rate, bars shown": per_rate_chunked,
+        },
+        args.repeats,
+    )
+    print(f"\nsweep ({len(rates)} learning rates, 1,500 steps):")
+    print_times(times)
+    base = median(times["one plain fit per rate"])
+    for name, values in times.items():
+        print(f"  {name:<40} {median(values) / base:5.2f}x one plain fit per rate")
+    print_load("load average at end")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
