@@ -4,10 +4,12 @@ In one process, on the cat data, alternating the contenders' order
 (``_bench.alternate``), medians of ``--repeats`` runs:
 
 - ``train``: the plain ``make_pipeline(ImageFlattener(),
-  SigmoidNeuronClassifier()).fit`` (2,000 steps) against ``catneuron train``'s
-  fit (``cli._fit_pipeline``) with the progress bar hidden and shown (drawn
-  into a fake terminal), and against the warm-start chunks of 100 steps that
-  drew the bar before (issue 11).
+  SigmoidNeuronClassifier()).fit`` (2,000 steps, the test images as
+  validation set) against ``catneuron train``'s fit (``cli._fit_pipeline``)
+  with the progress bar hidden and shown (drawn into a fake terminal), and
+  against the warm-start chunks of 100 steps that drew the bar before (issue
+  11); then whole ``catneuron train`` processes with standard error on a
+  pseudo-terminal (the bar shown) and with ``--quiet``.
 - ``sweep``: the three default learning rates, 1,500 steps, in one batched
   descent with one bar (``cli._sweep_descent``, the train and test costs and
   accuracies included) against one plain pipeline fit per rate (plus
@@ -20,10 +22,19 @@ within the spread of the runs.
 """
 
 import contextlib
+import fcntl
 import io
+import os
+import pty
+import struct
+import subprocess
 import sys
+import tempfile
+import termios
+from pathlib import Path
 
 from _bench import (
+    ROOT,
     add_data_option,
     alternate,
     load_catvnoncat,
@@ -59,6 +70,32 @@ def old_chunked_fit(X, y, learning_rate, max_iter, chunk=100):
     return make_pipeline(flattener, neuron)
 
 
+def train_process(data, quiet):
+    """A contender: ``catneuron train`` in a new process, stderr a terminal."""
+    argv = [sys.executable, "-m", "sklearn_catneuron", "train", "--force"]
+    argv += ["--data-home", data, "--model", "m.skops", "--plot", "c.png"]
+    argv += ["--quiet"] * quiet
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+
+    def run():
+        with tempfile.TemporaryDirectory() as folder:
+            leader, follower = pty.openpty()
+            size = struct.pack("HHHH", 24, 100, 0, 0)
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
+            process = subprocess.Popen(
+                argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=follower
+            )
+            os.close(follower)
+            with contextlib.suppress(OSError):  # EIO once the process is done
+                while os.read(leader, 65536):
+                    pass
+            os.close(leader)
+            if process.wait() != 0:
+                sys.exit(f"error: {argv} failed")
+
+    return run
+
+
 def main(argv=None):
     from _bench import parser
 
@@ -67,6 +104,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     machine_report()
     X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
+    data = str(Path(args.data).resolve())
     from sklearn.pipeline import make_pipeline
 
     def plain():
@@ -78,6 +116,8 @@ def main(argv=None):
                 cli._fit_pipeline(
                     X_train,
                     y_train,
+                    X_test,
+                    y_test,
                     learning_rate=0.005,
                     max_iter=2000,
                     show_progress=shown,
@@ -108,6 +148,21 @@ def main(argv=None):
     print(
         f"  bar shown - bar hidden: {median(shown) - median(hidden):+.4f} s "
         f"(spread of the hidden runs {max(hidden) - min(hidden):.4f} s)"
+    )
+
+    times = alternate(
+        {
+            "catneuron train --quiet": train_process(data, quiet=True),
+            "catneuron train, bar on a terminal": train_process(data, quiet=False),
+        },
+        args.repeats,
+    )
+    print("\nwhole catneuron train processes (wall clock):")
+    print_times(times)
+    quiet, shown = times.values()
+    print(
+        f"  bar shown - quiet: {median(shown) - median(quiet):+.3f} s (spread of "
+        f"the quiet runs {max(quiet) - min(quiet):.3f} s)"
     )
 
     rates = cli.DEFAULT_LEARNING_RATES

@@ -168,10 +168,12 @@ def build_parser():
         help="train on the cat / non-cat images, report, save model and plot",
         description=(
             "Train ImageFlattener + SigmoidNeuronClassifier on the training "
-            "images, print train and test accuracy, final cost, steps and time, "
-            "save the fitted pipeline (skops format) and the cost curve. "
-            "The defaults reproduce the reference result: 207/209 train, 35/50 "
-            "test."
+            "images, with the test images as validation set (their cost is "
+            "recorded before every step; they take no part in training), print "
+            "train and test accuracy, final training and test cost, the step "
+            "with the lowest test cost, steps and time, save the fitted pipeline "
+            "(skops format) and the plot of both costs. The defaults reproduce "
+            "the reference result: 207/209 train, 35/50 test."
         ),
     )
     _add_data_home(train)
@@ -256,9 +258,10 @@ def build_parser():
         "sweep",
         help="compare learning rates: one model each, a table and their costs",
         description=(
-            "Train one model per learning rate, print a table of the final "
-            "cost and the train and test accuracy, and draw all cost curves "
-            "on one figure."
+            "Train one model per learning rate, all in one batched gradient "
+            "descent (each rate's numbers are those of a separate fit), print a "
+            "table of the final training and test cost and the train and test "
+            "accuracy, and draw all training cost curves on one figure."
         ),
     )
     _add_data_home(sweep)
@@ -449,6 +452,8 @@ def _train(args):
     model = _fit_pipeline(
         X_train,
         y_train,
+        X_test,
+        y_test,
         learning_rate=args.learning_rate,
         max_iter=args.max_iter,
         show_progress=_show_progress(args),
@@ -459,12 +464,7 @@ def _train(args):
     n_test = int(np.sum(model.predict(X_test) == y_test))
 
     _atomic_write(args.model, lambda f: _dump_model(model, f), force=args.force)
-    figure = _figure()
-    from sklearn_catneuron._plotting import CostCurveDisplay
-
-    CostCurveDisplay.from_estimator(
-        model, ax=figure.gca(), name=f"learning rate {args.learning_rate:g}"
-    )
+    figure = _cost_figure(model, args.learning_rate)
     _atomic_write(
         args.plot,
         lambda f: _save_figure(figure, f, plot_format),
@@ -479,6 +479,14 @@ def _train(args):
     print(_report_line("train accuracy", _accuracy(n_train, len(y_train))))
     print(_report_line("test accuracy", _accuracy(n_test, len(y_test))))
     print(_report_line("final cost", f"{neuron.loss_curve_[-1]:.6f}"))
+    print(
+        _report_line(
+            "test cost",
+            f"{neuron.validation_loss_curve_[-1]:.6f} (lowest: "
+            f"{neuron.best_validation_loss_:.6f} after {neuron.best_iteration_} "
+            "steps)",
+        )
+    )
     print(
         _report_line(
             "steps", f"{neuron.n_iter_} (learning rate {args.learning_rate:g})"
@@ -635,12 +643,15 @@ def _progress_bar(show_progress, desc, total):
     )
 
 
-def _fit_pipeline(X, y, *, learning_rate, max_iter, show_progress):
+def _fit_pipeline(X, y, X_test, y_test, *, learning_rate, max_iter, show_progress):
     """One fit of ``make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())``.
 
-    The progress bar is a callback on the neuron (:class:`_StepBar`), set for
-    this fit only: the fit itself is the plain one, and so is the pipeline
-    returned (nothing is rewritten after it).
+    The test images are the neuron's validation set (``X_val``, ``y_val``), so
+    the fit records their cost before each step next to the training cost
+    (``validation_loss_curve_`` beside ``loss_curve_``); they take no part in
+    the descent. The progress bar is a callback on the neuron
+    (:class:`_StepBar`), set for this fit only: the fit itself is the plain
+    one, and so is the pipeline returned (nothing is rewritten after it).
     """
     from sklearn.pipeline import make_pipeline
 
@@ -648,11 +659,18 @@ def _fit_pipeline(X, y, *, learning_rate, max_iter, show_progress):
 
     neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, max_iter=max_iter)
     model = make_pipeline(ImageFlattener(), neuron)
+    # The flattener is stateless: fitted here, it is the one the pipeline fits.
+    X_val = ImageFlattener().fit(X).transform(X_test)
     with _progress_bar(show_progress, "training", max_iter) as bar:
         if show_progress:
             neuron.set_callbacks(_StepBar(bar))
         try:
-            model.fit(X, y)
+            model.fit(
+                X,
+                y,
+                sigmoidneuronclassifier__X_val=X_val,
+                sigmoidneuronclassifier__y_val=y_test,
+            )
         except ValueError as exc:
             raise CommandError(
                 f"training diverged with learning rate {learning_rate:g}; use a "
@@ -1354,6 +1372,31 @@ def _figure():
 
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     figure.add_subplot()
+    return figure
+
+
+def _cost_figure(model, learning_rate):
+    """``train``'s plot: the training and test costs before each step.
+
+    A dotted line marks the step after which the test cost is lowest.
+    """
+    from sklearn_catneuron._plotting import CostCurveDisplay
+
+    neuron = model[-1]
+    figure = _figure()
+    ax = figure.gca()
+    CostCurveDisplay(loss_curve=neuron.loss_curve_, name="training images").plot(ax=ax)
+    CostCurveDisplay(loss_curve=neuron.validation_loss_curve_, name="test images").plot(
+        ax=ax, linewidth=1
+    )
+    ax.axvline(
+        neuron.best_iteration_,
+        color="grey",
+        linestyle=":",
+        label=f"lowest test cost (after {neuron.best_iteration_} steps)",
+    )
+    ax.legend(loc="upper right")
+    ax.set_title(f"learning rate {learning_rate:g}")
     return figure
 
 

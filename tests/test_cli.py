@@ -128,14 +128,16 @@ def test_train_reproduces_the_reference(
     assert report[0].startswith(
         "Trained ImageFlattener + SigmoidNeuronClassifier on 209 images of 64x64x3"
     )
-    assert report[1:5] == [
+    assert report[1:6] == [
         "train accuracy: 0.9904 (207 of 209 images)",
         "test accuracy:  0.7000 (35 of 50 images)",
         "final cost:     0.135659",
+        # The test images' cost is lowest after 150 steps, then rises.
+        "test cost:      0.750342 (lowest: 0.501215 after 150 steps)",
         "steps:          2000 (learning rate 0.005)",
     ]
-    assert re.fullmatch(r"time: +\d+\.\d s", report[5])
-    assert report[6:] == [
+    assert re.fullmatch(r"time: +\d+\.\d s", report[6])
+    assert report[7:] == [
         "model:          catneuron-model.skops",
         "cost curve:     cost.png",
     ]
@@ -145,13 +147,65 @@ def test_train_reproduces_the_reference(
         "cost.png",
     ]
 
-    # The saved pipeline is one plain 2000-step fit of the reference, bit for bit.
+    # The saved pipeline is one plain 2000-step fit with the test images as
+    # validation set, bit for bit; the validation set changes nothing else.
     model = load_model(folder / "catneuron-model.skops")
-    _, _, X_test, y_test = catvnoncat
-    assert_same_fit(model, reference_pipeline)
+    X_train, y_train, X_test, y_test = catvnoncat
+    assert_same_fit(model, plain_fit(X_train, y_train, X_test, y_test))
+    for name in ("coef_", "intercept_", "loss_curve_", "n_iter_", "classes_"):
+        assert_array_equal(
+            getattr(model[-1], name), getattr(reference_pipeline[-1], name)
+        )
     assert model[-1].n_iter_ == 2000
     assert_array_equal(np.round(model[-1].loss_curve_[::100], 6), reference_costs)
     assert np.sum(model.predict(X_test) == y_test) == 35
+    # The test cost before step k is the test cost of a k-step fit.
+    test_curve = model[-1].validation_loss_curve_
+    assert test_curve.shape == (2000,)
+    assert int(np.argmin(test_curve)) == model[-1].best_iteration_ == 150
+    assert model[-1].best_validation_loss_ == test_curve[150]
+    for k in (0, 150, 1999):
+        k_steps = plain_fit(X_train, y_train, max_iter=max(k, 1))
+        expected = np.log(2) if k == 0 else test_cost(k_steps, X_test, y_test)
+        assert_allclose(test_curve[k], expected, rtol=1e-10)
+
+
+def plain_fit(X_train, y_train, X_test=None, y_test=None, **params):
+    """``Pipeline([ImageFlattener(), SigmoidNeuronClassifier(**params)]).fit``.
+
+    With the test images as the neuron's validation set, if given.
+    """
+    model = Pipeline(
+        [
+            ("imageflattener", ImageFlattener()),
+            ("sigmoidneuronclassifier", SigmoidNeuronClassifier(**params)),
+        ]
+    )
+    if X_test is None:
+        return model.fit(X_train, y_train)
+    X_val = ImageFlattener().fit_transform(X_test)
+    return model.fit(
+        X_train,
+        y_train,
+        sigmoidneuronclassifier__X_val=X_val,
+        sigmoidneuronclassifier__y_val=y_test,
+    )
+
+
+def test_cost_plot_shows_the_training_and_test_costs(model):
+    figure = cli._cost_figure(model, 0.005)
+    ax = figure.axes[0]
+    training, test, best = ax.get_lines()
+    assert_array_equal(training.get_ydata(), model[-1].loss_curve_)
+    assert_array_equal(test.get_ydata(), model[-1].validation_loss_curve_)
+    assert_array_equal(test.get_xdata(), np.arange(2000))
+    assert list(best.get_xdata()) == [150, 150]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "training images",
+        "test images",
+        "lowest test cost (after 150 steps)",
+    ]
+    assert ax.get_title() == "learning rate 0.005"
 
 
 def fitted_state(model):
@@ -180,7 +234,7 @@ def test_the_model_is_one_plain_fit_with_or_without_the_bar(
     tmp_path, catvnoncat, catvnoncat_dir, shown
 ):
     # In a real process, stderr a terminal (the bar shown) or a pipe (not).
-    X_train, y_train, _, _ = catvnoncat
+    X_train, y_train, X_test, y_test = catvnoncat
     args = ["train", "--max-iter", "250", "--model", "m.skops", "--plot", "c.png"]
     argv, env = command(*args, data_home=catvnoncat_dir)
     if shown:
@@ -194,12 +248,8 @@ def test_the_model_is_one_plain_fit_with_or_without_the_bar(
         assert err == ""
     assert status == 0, err
     assert "steps:          250 (learning rate 0.005)" in out
-    plain = Pipeline(
-        [
-            ("imageflattener", ImageFlattener()),
-            ("sigmoidneuronclassifier", SigmoidNeuronClassifier(max_iter=250)),
-        ]
-    ).fit(X_train, y_train)
+    assert "test cost:      0.819813 (lowest: 0.501215 after 150 steps)" in out
+    plain = plain_fit(X_train, y_train, X_test, y_test, max_iter=250)
     assert_same_fit(load_model(tmp_path / "m.skops"), plain)
 
 
