@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from _files import PNG_SIGNATURE, code_running_pickle, png_header
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 
 import sklearn_catneuron
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, __version__, cli
@@ -396,13 +396,6 @@ def test_predict_images_of_any_size_and_a_folder(tmp_path, model_file, catvnonca
 # -- sweep -------------------------------------------------------------------
 
 
-def separate_fit(X_train, y_train, learning_rate, max_iter):
-    return make_pipeline(
-        ImageFlattener(),
-        SigmoidNeuronClassifier(learning_rate=learning_rate, max_iter=max_iter),
-    ).fit(X_train, y_train)
-
-
 def test_cost(model, X, y):
     """The cost (mean log-loss) of a fitted pipeline on ``X``, ``y``."""
     proba = model.predict_proba(X)
@@ -443,12 +436,13 @@ def test_sweep_table_and_plot(tmp_path, catvnoncat_dir, catvnoncat):
     ]
     # Each row is what a separate fit of that rate gives.
     for rate, line in zip((0.01, 0.001), lines[2:4], strict=True):
-        model = separate_fit(X_train, y_train, rate, 80)
-        before_last = separate_fit(X_train, y_train, rate, 79)
+        model = plain_fit(
+            X_train, y_train, X_test, y_test, learning_rate=rate, max_iter=80
+        )
         assert line.split() == [
             f"{rate:g}",
             f"{model[-1].loss_curve_[-1]:.6f}",
-            f"{test_cost(before_last, X_test, y_test):.6f}",
+            f"{model[-1].validation_loss_curve_[-1]:.6f}",
             f"{model.score(X_train, y_train):.4f}",
             f"{model.score(X_test, y_test):.4f}",
         ]
@@ -471,16 +465,16 @@ def test_sweep_is_one_descent_equal_to_separate_fits(catvnoncat, max_iter):
     )
     assert [row.learning_rate for row in rows] == rates
     for rate, row in zip(rates, rows, strict=True):
-        model = separate_fit(X_train, y_train, rate, max_iter)
+        model = plain_fit(
+            X_train, y_train, X_test, y_test, learning_rate=rate, max_iter=max_iter
+        )
         assert row.loss_curve.shape == (max_iter,)
         assert_allclose(row.loss_curve, model[-1].loss_curve_, rtol=1e-10, atol=0)
         # The test cost of the weights whose training cost ends the curve.
-        if max_iter > 1:
-            before_last = separate_fit(X_train, y_train, rate, max_iter - 1)
-            expected = test_cost(before_last, X_test, y_test)
-        else:  # the starting weights: zeros, probability 1/2
-            expected = np.log(2)
+        expected = model[-1].validation_loss_curve_[-1]
         assert_allclose(row.test_cost, expected, rtol=1e-10, atol=0)
+        if max_iter == 1:  # the starting weights: zeros, probability 1/2
+            assert_allclose(row.test_cost, np.log(2), rtol=1e-15)
         assert row.train_acc == model.score(X_train, y_train)
         assert row.test_acc == model.score(X_test, y_test)
 
