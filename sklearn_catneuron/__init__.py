@@ -1,7 +1,8 @@
 """sklearn-catneuron: the "neural network from scratch" cat classifier, made real.
 
 A single sigmoid neuron trained by full-batch gradient descent, as a
-scikit-learn classifier, and the image flattening step that feeds it.
+scikit-learn classifier, the image flattening step that feeds it, and model
+files that hold the fitted pipeline without being able to run code.
 
 The public names are loaded on first use (PEP 562), so ``import
 sklearn_catneuron`` and the ``catneuron`` command start quickly; ``from
@@ -16,18 +17,24 @@ __version__ = "0.1.0"
 _LAZY = {
     "CostCurveDisplay": "sklearn_catneuron._plotting",
     "ImageFlattener": "sklearn_catneuron._preprocessing",
+    "ModelFileError": "sklearn_catneuron._model_file",
     "SigmoidNeuronClassifier": "sklearn_catneuron._neuron",
     "SigmoidNeuronClassifierCV": "sklearn_catneuron._neuron_cv",
+    "load_model": "sklearn_catneuron._model_file",
     "plot_image_grid": "sklearn_catneuron._plotting",
+    "save_model": "sklearn_catneuron._model_file",
 }
 
 __all__ = [
     "CostCurveDisplay",
     "ImageFlattener",
+    "ModelFileError",
     "SigmoidNeuronClassifier",
     "SigmoidNeuronClassifierCV",
     "__version__",
+    "load_model",
     "plot_image_grid",
+    "save_model",
 ]
 
 

@@ -6,7 +6,7 @@ classifies your own pictures with the saved model; ``catneuron sweep`` compares
 learning rates. Run ``catneuron COMMAND --help`` for the options, or
 ``python -m sklearn_catneuron``.
 
-Needs matplotlib, tqdm, Pillow and skops: from a checkout of the project,
+Needs matplotlib, tqdm and Pillow: from a checkout of the project,
 ``pip install -e ".[cli]"``.
 
 Start-up is kept short: this module imports only the standard library at the
@@ -32,7 +32,7 @@ from sklearn_catneuron import __version__
 
 __all__ = ["build_parser", "main"]
 
-DEFAULT_MODEL = "catneuron-model.skops"
+DEFAULT_MODEL = "catneuron-model.cnm"
 DEFAULT_PLOT = "cost.png"
 DEFAULT_SWEEP_PLOT = "sweep.png"
 DEFAULT_LEARNING_RATES = (0.01, 0.001, 0.0001)
@@ -62,9 +62,7 @@ _MAX_PICTURE_PIXELS = 2**26
 # Pictures decoded, resized and classified at a time: memory stays bounded
 # (a batch is 256 x 64 x 64 x 3 bytes) whatever the number of pictures.
 _BATCH_SIZE = 256
-# A model file may hold types from these packages only (skops refuses the rest).
-_TRUSTED_PACKAGES = ("sklearn_catneuron", "sklearn", "numpy")
-_PIP_NAMES = {"skops.io": "skops", "PIL": "Pillow"}
+_PIP_NAMES = {"PIL": "Pillow"}
 # Exit statuses: a picture could not be classified; usage or any problem the
 # user can fix; interrupted (Control-c); terminated (SIGTERM), as shells report.
 _EXIT_SKIPPED = 1
@@ -142,7 +140,7 @@ def build_parser():
     >>> from sklearn_catneuron.cli import build_parser
     >>> args = build_parser().parse_args(["train", "--max-iter", "100"])
     >>> args.command, args.learning_rate, args.max_iter, str(args.model)
-    ('train', 0.005, 100, 'catneuron-model.skops')
+    ('train', 0.005, 100, 'catneuron-model.cnm')
     """
     parser = _ArgumentParser(
         prog="catneuron",
@@ -172,8 +170,9 @@ def build_parser():
             "recorded before every step; they take no part in training), print "
             "train and test accuracy, final training and test cost, the step "
             "with the lowest test cost, steps and time, save the fitted pipeline "
-            "(skops format) and the plot of both costs. The defaults reproduce "
-            "the reference result: 207/209 train, 35/50 test."
+            "(a model file, see 'catneuron predict') and the plot of both "
+            "costs. The defaults reproduce the reference result: 207/209 "
+            "train, 35/50 test."
         ),
     )
     _add_data_home(train)
@@ -442,7 +441,7 @@ def _say(line):
 
 
 def _train(args):
-    _require(args.command, "skops.io", "matplotlib", "tqdm")
+    _require(args.command, "matplotlib", "tqdm")
     plot_format = _plot_format(args.plot)
     _check_outputs([args.model, args.plot], force=args.force)
     data_home, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
@@ -504,7 +503,7 @@ def _predict(args):
     Only one batch of pictures is in memory at a time, and the folders are
     listed lazily, so memory stays bounded whatever the number of pictures.
     """
-    _require(args.command, "skops.io", "PIL")
+    _require(args.command, "PIL")
     if args.output is not None:
         _check_outputs([args.output], force=args.force)
     model = _load_model(args.model)
@@ -821,9 +820,11 @@ def _load_data(data_home):
     from sklearn_catneuron.datasets import fetch_catvnoncat, get_data_home
 
     try:
-        data_home = get_data_home(data_home)
+        # Fetch first: get_data_home creates the folder, which a failed fetch
+        # must not leave behind.
         train = fetch_catvnoncat(subset="train", data_home=data_home, return_X_y=True)
         test = fetch_catvnoncat(subset="test", data_home=data_home, return_X_y=True)
+        data_home = get_data_home(data_home)
     except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
         raise CommandError(str(exc)) from exc
     return data_home, train, test
@@ -976,74 +977,28 @@ def _reason(exc):
 
 
 def _dump_model(model, f):
-    import skops.io
+    """Write the model file of ``model`` to the open binary file ``f``."""
+    from sklearn_catneuron._model_file import save_model
 
-    skops.io.dump(model, f)
+    try:
+        save_model(model, f)
+    except (TypeError, ValueError) as exc:  # beyond the format's bounds
+        raise CommandError(f"cannot save the model: {exc}") from exc
 
 
 def _load_model(path):
-    """Load a model file, trusting only this package's, sklearn's, numpy's types.
+    """Load a model file written by ``catneuron train`` (see ``load_model``).
 
-    skops rebuilds objects from a declarative description and refuses any type
-    not trusted; here only types from ``_TRUSTED_PACKAGES`` are, so a model
-    file from elsewhere cannot run code. Plain pickle is never used.
+    The file holds JSON and ``.npy`` arrays, never code; every field is
+    checked before use, and any file that is not such a model (a pickle, an
+    older skops file, a FIFO, a damaged file) is one ``CommandError``.
     """
-    import skops.io
-    from sklearn.exceptions import NotFittedError
-    from sklearn.pipeline import Pipeline
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn_catneuron._model_file import ModelFileError, load_model
 
-    from sklearn_catneuron import ImageFlattener
-
-    path = Path(path)
-    if path.is_dir():
-        raise CommandError(f"{path} is a folder, not a model file; give the file")
-    if not path.is_file():
-        raise CommandError(
-            f"model file {path} not found; write one with "
-            f"'catneuron train --model {path}'"
-        )
-    not_a_model = (
-        f"{path} is not a model file written by 'catneuron train'; train one with "
-        f"'catneuron train --model {path}'"
-    )
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-    except Exception as exc:  # any parse error of a foreign or damaged file
-        raise CommandError(f"{not_a_model} ({type(exc).__name__}: {exc})") from exc
-    refused = [
-        name for name in untrusted if name.split(".")[0] not in _TRUSTED_PACKAGES
-    ]
-    if refused:
-        raise CommandError(
-            f"refusing to load {path}: it holds types from outside "
-            f"sklearn_catneuron, scikit-learn and numpy ({', '.join(refused)}), "
-            "which could run code; only use model files written by "
-            "'catneuron train'"
-        )
-    try:
-        model = skops.io.load(path, trusted=untrusted)
-    except Exception as exc:  # any parse error of a foreign or damaged file
-        raise CommandError(f"{not_a_model} ({type(exc).__name__}: {exc})") from exc
-    if not (
-        isinstance(model, Pipeline)
-        and isinstance(model[0], ImageFlattener)
-        and hasattr(model[-1], "predict_proba")
-    ):
-        raise CommandError(
-            f"{not_a_model} (it holds a {type(model).__name__}, not a Pipeline "
-            "of ImageFlattener and SigmoidNeuronClassifier)"
-        )
-    try:
-        check_is_fitted(model)
-    except NotFittedError as exc:
-        raise CommandError(f"{not_a_model} (it holds a model never fitted)") from exc
-    shape = getattr(model[0], "image_shape_", ())
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
-        raise CommandError(
-            f"{not_a_model} (it expects inputs of shape {shape}, not pictures)"
-        )
-    return model
+        return load_model(path)
+    except ModelFileError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 # -- pictures ------------------------------------------------------------------

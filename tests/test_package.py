@@ -11,10 +11,13 @@ def test_public_names():
     assert sorted(sklearn_catneuron.__all__) == [
         "CostCurveDisplay",
         "ImageFlattener",
+        "ModelFileError",
         "SigmoidNeuronClassifier",
         "SigmoidNeuronClassifierCV",
         "__version__",
+        "load_model",
         "plot_image_grid",
+        "save_model",
     ]
     for name in sklearn_catneuron.__all__:
         assert getattr(sklearn_catneuron, name) is not None
