@@ -463,7 +463,7 @@ def _train(args):
     n_test = int(np.sum(model.predict(X_test) == y_test))
 
     _atomic_write(args.model, lambda f: _dump_model(model, f), force=args.force)
-    figure = _cost_figure(model, args.learning_rate)
+    figure = _cost_figure(model, args.learning_rate, len(y_test))
     _atomic_write(
         args.plot,
         lambda f: _save_figure(figure, f, plot_format),
@@ -1330,28 +1330,25 @@ def _figure():
     return figure
 
 
-def _cost_figure(model, learning_rate):
+def _cost_figure(model, learning_rate, n_test):
     """``train``'s plot: the training and test costs before each step.
 
-    A dotted line marks the step after which the test cost is lowest.
+    The test images are the neuron's validation set: ``CostCurveDisplay``
+    draws their curve dashed and marks its lowest point (in orange here).
     """
     from sklearn_catneuron._plotting import CostCurveDisplay
 
-    neuron = model[-1]
     figure = _figure()
     ax = figure.gca()
-    CostCurveDisplay(loss_curve=neuron.loss_curve_, name="training images").plot(ax=ax)
-    CostCurveDisplay(loss_curve=neuron.validation_loss_curve_, name="test images").plot(
-        ax=ax, linewidth=1
-    )
-    ax.axvline(
-        neuron.best_iteration_,
-        color="grey",
-        linestyle=":",
-        label=f"lowest test cost (after {neuron.best_iteration_} steps)",
-    )
+    display = CostCurveDisplay.from_estimator(model, ax=ax)
+    # In the first steps the test cost swings widely: a colour of its own
+    # keeps the training curve visible there.
+    display.validation_line_.set_color("tab:orange")
+    display.best_marker_.set_color("tab:orange")
     ax.legend(loc="upper right")
-    ax.set_title(f"learning rate {learning_rate:g}")
+    ax.set_title(
+        f"learning rate {learning_rate:g}; validation: the {n_test} test images"
+    )
     return figure
 
 

@@ -195,19 +195,21 @@ def plain_fit(X_train, y_train, X_test=None, y_test=None, **params):
 
 def test_cost_plot_shows_the_training_and_test_costs(catvnoncat):
     model = plain_fit(*catvnoncat)
-    figure = cli._cost_figure(model, 0.005)
+    figure = cli._cost_figure(model, 0.005, 50)
     ax = figure.axes[0]
     training, test, best = ax.get_lines()
     assert_array_equal(training.get_ydata(), model[-1].loss_curve_)
     assert_array_equal(test.get_ydata(), model[-1].validation_loss_curve_)
     assert_array_equal(test.get_xdata(), np.arange(2000))
-    assert list(best.get_xdata()) == [150, 150]
+    assert list(best.get_xdata()) == [150]
+    assert list(best.get_ydata()) == [model[-1].validation_loss_curve_[150]]
+    assert test.get_color() == best.get_color() != training.get_color()
     assert [text.get_text() for text in ax.get_legend().get_texts()] == [
-        "training images",
-        "test images",
-        "lowest test cost (after 150 steps)",
+        "training",
+        "validation",
+        "lowest validation cost (step 150)",
     ]
-    assert ax.get_title() == "learning rate 0.005"
+    assert ax.get_title() == "learning rate 0.005; validation: the 50 test images"
 
 
 def fitted_state(model):
