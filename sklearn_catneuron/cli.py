@@ -477,13 +477,13 @@ def _train(args):
     )
     print(_report_line("train accuracy", _accuracy(n_train, len(y_train))))
     print(_report_line("test accuracy", _accuracy(n_test, len(y_test))))
-    print(_report_line("final cost", f"{neuron.loss_curve_[-1]:.6f}"))
+    print(_report_line("final cost", _cost_text(neuron.loss_curve_[-1])))
     print(
         _report_line(
             "test cost",
-            f"{neuron.validation_loss_curve_[-1]:.6f} (lowest: "
-            f"{neuron.best_validation_loss_:.6f} after {neuron.best_iteration_} "
-            "steps)",
+            f"{_cost_text(neuron.validation_loss_curve_[-1])} (lowest: "
+            f"{_cost_text(neuron.best_validation_loss_)} after "
+            f"{neuron.best_iteration_} steps)",
         )
     )
     print(
@@ -596,8 +596,9 @@ def _sweep(args):
     )
     for row in rows:
         print(
-            f"{row.learning_rate:>13g}  {row.loss_curve[-1]:>10.6f}  "
-            f"{row.test_cost:>10.6f}  {row.train_acc:>9.4f}  {row.test_acc:>8.4f}"
+            f"{row.learning_rate:>13g}  {_cost_text(row.loss_curve[-1]):>10}  "
+            f"{_cost_text(row.test_cost):>10}  {row.train_acc:>9.4f}  "
+            f"{row.test_acc:>8.4f}"
         )
     print(f"cost curves: {args.plot}")
     return 0
@@ -828,6 +829,11 @@ def _load_data(data_home):
     except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
         raise CommandError(str(exc)) from exc
     return data_home, train, test
+
+
+def _cost_text(cost):
+    """Six decimals; in powers of ten from a million (a far too large step)."""
+    return f"{cost:.6f}" if abs(cost) < 1e6 else f"{cost:.6e}"
 
 
 def _accuracy(n_correct, n_total):

@@ -370,6 +370,23 @@ def test_train_options_and_force(tmp_path, catvnoncat_dir, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.cnm"]
 
 
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_huge_costs_are_printed_in_powers_of_ten(
+    tmp_path, catvnoncat_dir, capsys, command_name
+):
+    # A far too large step: the costs are finite but enormous.
+    args = [command_name, "--data-home", str(catvnoncat_dir), "--max-iter", "5"]
+    args += ["--plot", str(tmp_path / "c.png")]
+    if command_name == "train":
+        args += ["--learning-rate", "1e300", "--model", str(tmp_path / "m.cnm")]
+    else:
+        args += ["--learning-rates", "0.01", "1e300"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) < 200, out
+    assert re.search(r"\b\d\.\d{6}e\+\d{3}\b", out), out
+
+
 # -- predict -----------------------------------------------------------------
 
 
