@@ -1350,7 +1350,8 @@ def _cost_figure(model, learning_rate, n_test):
     # In the first steps the test cost swings widely: a colour of its own
     # keeps the training curve visible there.
     display.validation_line_.set_color("tab:orange")
-    display.best_marker_.set_color("tab:orange")
+    if display.best_marker_ is not None:  # None: lowest after the last step
+        display.best_marker_.set_color("tab:orange")
     ax.legend(loc="upper right")
     ax.set_title(
         f"learning rate {learning_rate:g}; validation: the {n_test} test images"

@@ -212,6 +212,17 @@ def test_cost_plot_shows_the_training_and_test_costs(catvnoncat):
     assert ax.get_title() == "learning rate 0.005; validation: the 50 test images"
 
 
+def test_cost_plot_when_the_test_cost_is_lowest_after_the_last_step(catvnoncat):
+    model = plain_fit(*catvnoncat, max_iter=150)
+    assert model[-1].best_iteration_ == 150  # not one of the curve's steps
+    ax = cli._cost_figure(model, 0.005, 50).axes[0]
+    assert len(ax.get_lines()) == 2  # the curves, no marker
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "training",
+        "validation",
+    ]
+
+
 def fitted_state(model):
     """Every step's instance attributes: parameters, fitted attributes, the rest."""
     return [(name, vars(step)) for name, step in model.steps]
