@@ -1,10 +1,11 @@
 """The ``catneuron`` command line: train the neuron, classify photos, compare rates.
 
 ``catneuron train`` runs the reference experiment end to end (fetch the data,
-flatten and scale, train, report, plot the cost); ``catneuron predict``
-classifies your own pictures with the saved model; ``catneuron sweep`` compares
-learning rates. Run ``catneuron COMMAND --help`` for the options, or
-``python -m sklearn_catneuron``.
+flatten and scale, train with the test images as validation set, report, plot
+the training and test costs); ``catneuron predict`` classifies your own
+pictures with the saved model; ``catneuron sweep`` compares learning rates, all
+trained in one batched descent of the engine. Run ``catneuron COMMAND --help``
+for the options, or ``python -m sklearn_catneuron``.
 
 Needs matplotlib, tqdm and Pillow: from a checkout of the project,
 ``pip install -e ".[cli]"``.
