@@ -13,8 +13,6 @@ import re
 import sys
 from pathlib import Path
 
-from sphinx.errors import ConfigError
-
 import sklearn_catneuron
 
 # -- The data the figures are drawn from -------------------------------------
@@ -23,7 +21,12 @@ _DATA_FILES = ("train_catvnoncat.h5", "test_catvnoncat.h5")
 
 
 def _catneuron_data():
-    """Absolute path of the folder named by CATNEURON_DATA, checked."""
+    """Absolute path of the folder named by CATNEURON_DATA, checked.
+
+    Without the data, print one line on stderr and exit with status 2: a
+    ``ConfigError`` would be wrapped in Sphinx's crash report, which asks the
+    reader to report a bug to Sphinx.
+    """
     folder = os.environ.get("CATNEURON_DATA")
     need = f"set CATNEURON_DATA to the folder holding {' and '.join(_DATA_FILES)}"
     if not folder:
@@ -34,13 +37,12 @@ def _catneuron_data():
         if not missing:
             return path
         problem = f"CATNEURON_DATA={folder!r} has no {' or '.join(missing)}"
-    message = (
-        f"{problem}. The documentation draws its figures from the real cat / "
-        f"non-cat data at build time: {need}, then build again."
+    print(
+        f"sphinx-build: error: {problem}; the documentation draws its figures from "
+        f"the real cat / non-cat data at build time: {need}, then build again.",
+        file=sys.stderr,
     )
-    # Sphinx prints a long report around configuration errors; say it first.
-    print(f"\nError: {message}\n", file=sys.stderr)
-    raise ConfigError(message)
+    sys.exit(2)
 
 
 # -- Project information -------------------------------------------------------
@@ -122,11 +124,9 @@ def _where_our_methods_are_documented():
     of the public class that does. Methods from scikit-learn's base classes are
     left out: the class pages only name them, as scikit-learn documents them.
     """
-    public = {
-        obj
-        for name, obj in vars(sklearn_catneuron).items()
-        if name in sklearn_catneuron.__all__ and isinstance(obj, type)
-    }
+    # getattr, not vars(): the package loads its public names on first use.
+    objects = [getattr(sklearn_catneuron, name) for name in sklearn_catneuron.__all__]
+    public = {obj for obj in objects if isinstance(obj, type)}
     where = {}
     for cls in public:
         pages = {}

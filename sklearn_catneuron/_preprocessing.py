@@ -125,8 +125,46 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
         if is_dask_array(X):
             self._check_dask_images(X, reset=True)
         else:
-            self._flatten(X, reset=True)
+            self._flatten(X, reset=True, check_values=True)
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Learn the image shape, then flatten and scale the images.
+
+        The same as ``fit(X).transform(X)``, with the images validated once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+(n_samples, n_features)
+            Training images.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_flat : ndarray of shape (n_samples, `n_features_in_`)
+            Values in [0, 1]; float32 for float32 input, float64 otherwise.
+
+        See Also
+        --------
+        fit : Learn the image shape.
+        transform : Flatten and scale images of the fitted shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import ImageFlattener
+        >>> images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+        >>> ImageFlattener().fit_transform(images)[1, -3:].round(4)
+        array([0.0824, 0.0863, 0.0902])
+        """
+        if is_dask_array(X):
+            self._check_dask_images(X, reset=True)
+            return _flatten_dask_images(X, self.max_value)
+        return _scale_pixels(self._flatten(X, reset=True), self.max_value)
 
     def transform(self, X):
         """Flatten the images and divide them by ``max_value``.
@@ -172,9 +210,7 @@ resize the images.
         if is_dask_array(X):
             self._check_dask_images(X, reset=False)
             return _flatten_dask_images(X, self.max_value)
-        X = self._flatten(X, reset=False)
-        dtype = np.float32 if X.dtype == np.float32 else np.float64
-        return np.divide(X, self.max_value, dtype=dtype)
+        return _scale_pixels(self._flatten(X, reset=False), self.max_value)
 
     def inverse_transform(self, X):
         """Turn rows of scaled pixels back into images of ``image_shape_``.
@@ -277,8 +313,12 @@ resize the images.
         ]
         return np.asarray(names, dtype=object)
 
-    def _flatten(self, X, *, reset):
-        """Validate ``X``, check its image shape and values, return it 2-D."""
+    def _flatten(self, X, *, reset, check_values=False):
+        """Validate ``X`` and check its image shape; return it 2-D.
+
+        The pixel values are checked only with ``check_values=True``:
+        :func:`_scale_pixels` checks them as it reads them.
+        """
         if getattr(X, "ndim", None) != 2:  # DataFrames go on to keep their names
             X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=False)
         if X.ndim > 4:
@@ -307,7 +347,8 @@ resize the images.
             )
         if reset:
             self.image_shape_ = image_shape or (X.shape[1],)
-        _check_pixel_values(X, self.max_value)
+        if check_values:
+            _check_pixel_values(X, self.max_value)
         return X
 
     def _check_dask_images(self, X, *, reset):
@@ -336,8 +377,46 @@ resize the images.
         return tags
 
 
+# Rows are checked and scaled in blocks of about this many input bytes, so that
+# the min, the max and the division read a block from cache, not from memory.
+_BLOCK_BYTES = 1 << 20
+
+
+def _row_blocks(X):
+    """Slices of rows of ``X`` (2-D) holding about ``_BLOCK_BYTES`` each."""
+    row_bytes = max(X.shape[1] * X.itemsize, 1)
+    step = max(_BLOCK_BYTES // row_bytes, 1)
+    return [slice(start, start + step) for start in range(0, X.shape[0], step)]
+
+
+def _needs_range_check(dtype, max_value):
+    """False for integer pixels that cannot fall outside [0, max_value] (uint8)."""
+    return not (dtype.kind == "u" and np.iinfo(dtype).max <= max_value)
+
+
+def _in_range(block, max_value):
+    """Whether all of ``block`` is finite and in [0, max_value].
+
+    One min and one max: NaN propagates to both (and fails both comparisons),
+    +inf shows in the max and -inf in the min; no temporary arrays.
+    """
+    if block.size == 0:
+        return True
+    low = 0 if block.dtype.kind == "u" else block.min()
+    return bool(low >= 0 and block.max() <= max_value)
+
+
 def _check_pixel_values(X, max_value, where=""):
     """Refuse NaN, infinity and values outside [0, max_value], with counts."""
+    if not _needs_range_check(X.dtype, max_value):
+        return
+    if all(_in_range(X[rows], max_value) for rows in _row_blocks(X)):
+        return
+    _raise_for_pixel_values(X, max_value, where)
+
+
+def _raise_for_pixel_values(X, max_value, where):
+    """Count the bad values of ``X`` for the message (only on the error path)."""
     n_nan = int(np.count_nonzero(np.isnan(X))) if X.dtype.kind == "f" else 0
     n_inf = int(np.count_nonzero(np.isinf(X))) if X.dtype.kind == "f" else 0
     if n_nan or n_inf:
@@ -347,18 +426,39 @@ def _check_pixel_values(X, max_value, where=""):
         )
     n_low = int(np.count_nonzero(X < 0))
     n_high = int(np.count_nonzero(X > max_value))
-    if n_low or n_high:
-        what = "Negative values in data" if n_low else "Values above max_value"
-        raise ValueError(
-            f"{what} passed to ImageFlattener: {n_low} values below 0 and "
-            f"{n_high} above max_value={max_value}{where}. Pixels must lie in "
-            f"[0, {max_value}]; set max_value to the images' range."
-        )
+    what = "Negative values in data" if n_low else "Values above max_value"
+    raise ValueError(
+        f"{what} passed to ImageFlattener: {n_low} values below 0 and "
+        f"{n_high} above max_value={max_value}{where}. Pixels must lie in "
+        f"[0, {max_value}]; set max_value to the images' range."
+    )
 
 
-def _flatten_block(block, max_value, dtype):
-    _check_pixel_values(block, max_value, where=" in one chunk")
-    return np.divide(block.reshape(block.shape[0], -1), max_value, dtype=dtype)
+def _scale_pixels(X, max_value, where=""):
+    """Check the pixels of ``X`` (2-D) and return ``X / max_value``.
+
+    float32 stays float32, anything else becomes float64, with the rounding of
+    ``np.divide(X, max_value, dtype=dtype)``. The output is allocated once and
+    filled block by block, each block checked just before it is divided, so
+    the input is read from memory once and no temporary of the size of ``X``
+    is made.
+    """
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    out = np.empty(X.shape, dtype=dtype)
+    check = _needs_range_check(X.dtype, max_value)
+    for rows in _row_blocks(X):
+        block = X[rows]
+        if check and not _in_range(block, max_value):
+            _raise_for_pixel_values(X, max_value, where)
+        np.divide(block, max_value, out=out[rows], dtype=dtype)
+    return out
+
+
+def _flatten_block(block, max_value):
+    """Flatten and scale one row chunk of a Dask array (checked as it goes)."""
+    return _scale_pixels(
+        block.reshape(block.shape[0], -1), max_value, where=" in one chunk"
+    )
 
 
 def _flatten_dask_images(X, max_value):
@@ -372,7 +472,6 @@ def _flatten_dask_images(X, max_value):
     return X.map_blocks(
         _flatten_block,
         max_value,
-        dtype,
         dtype=dtype,
         chunks=(X.chunks[0], (n_features,)),
         drop_axis=tuple(range(2, X.ndim)),

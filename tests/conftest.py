@@ -19,6 +19,28 @@ REFERENCE_COSTS = [
 ]  # fmt: skip
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, share the cores between the workers' BLAS threads.
+
+    Each of ``-n N`` workers would otherwise start one OpenBLAS thread per
+    core, and busy-waiting threads of different workers slow each other down
+    several times over. The environment variables reach the processes the
+    tests start (the command line, loky and Dask workers).
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not workers:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, (os.cpu_count() or 1) // int(workers))
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    config.stash[_BLAS_LIMITS] = threadpool_limits(limits=threads)
+
+
+_BLAS_LIMITS = pytest.StashKey()
+
+
 def _data_dir():
     """The folder named by CATNEURON_DATA; fail under CI, skip elsewhere."""
     folder = os.environ.get("CATNEURON_DATA")

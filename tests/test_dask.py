@@ -15,10 +15,12 @@ from sklearn_catneuron import (
 )
 
 da = pytest.importorskip(
-    "dask.array", reason="the [distributed] extra (dask, distributed) is not installed"
+    "dask.array",
+    reason="the [test-dask] extra (dask, distributed, dask-ml) is not installed",
 )
 distributed = pytest.importorskip(
-    "distributed", reason="the [distributed] extra (dask, distributed) is not installed"
+    "distributed",
+    reason="the [test-dask] extra (dask, distributed, dask-ml) is not installed",
 )
 
 CHUNK = 60  # does not divide the 209 training images

@@ -1,12 +1,14 @@
 """ImageFlattener: shapes, dtypes, value checks, names and round trips."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier, _preprocessing
 
 
 @pytest.fixture
@@ -169,3 +171,137 @@ def test_in_a_pipeline_with_the_neuron(images):
     model.fit(images, y)
     assert model.predict(images).shape == (5,)
     assert model[-1].n_features_in_ == 36
+
+
+# -- one check, in blocks, fused with the division (issue 12) -----------------
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of one or two rows, so that every array spans many of them."""
+    monkeypatch.setattr(_preprocessing, "_BLOCK_BYTES", 100)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("blocks", ["one", "many"])
+def test_output_is_bit_identical_to_dividing(dtype, blocks, rng, monkeypatch):
+    if blocks == "many":
+        monkeypatch.setattr(_preprocessing, "_BLOCK_BYTES", 100)
+    images = rng.integers(0, 256, size=(7, 4, 3, 3)).astype(dtype)
+    images[0, 0, 0, 0], images[1, 0, 0, 0] = 0, 255
+    expected = images.reshape(7, -1) / (
+        np.float32(255) if dtype == np.float32 else 255.0
+    )
+    flattener = ImageFlattener()
+    out = flattener.fit_transform(images)
+    assert out.dtype == (np.float32 if dtype == np.float32 else np.float64)
+    assert out.flags.c_contiguous
+    assert_array_equal(out, expected, strict=True)
+    assert_array_equal(flattener.transform(images), expected, strict=True)
+
+
+def test_cat_images_as_float32_and_float64_scale_exactly(catvnoncat):
+    X_train = catvnoncat[0]
+    for dtype in (np.float32, np.float64):
+        images = X_train.astype(dtype)
+        assert_array_equal(
+            ImageFlattener().fit_transform(images),
+            images.reshape(209, -1) / dtype(255),
+            strict=True,
+        )
+
+
+def _count_range_checks(monkeypatch):
+    calls = []
+
+    def counting(block, max_value):
+        calls.append(len(block))
+        return in_range(block, max_value)
+
+    in_range = _preprocessing._in_range
+    monkeypatch.setattr(_preprocessing, "_in_range", counting)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_transform", "transform"])
+def test_float_pixels_are_checked_once_per_call(
+    method, images, small_blocks, monkeypatch
+):
+    X = images.astype(np.float64)
+    flattener = ImageFlattener().fit(X)
+    calls = _count_range_checks(monkeypatch)
+    getattr(flattener, method)(X)
+    assert sum(calls) == len(X)  # every row once, in more than one block
+    assert len(calls) > 1
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_transform", "transform"])
+def test_uint8_pixels_are_not_range_checked(method, images, monkeypatch):
+    flattener = ImageFlattener().fit(images)
+    calls = _count_range_checks(monkeypatch)
+    getattr(flattener, method)(images)
+    assert calls == []
+
+
+def test_uint8_is_checked_when_max_value_is_below_255(images):
+    images = images.copy()
+    images[:] = 10
+    images[2, 1, 1, 1] = 201
+    with pytest.raises(ValueError, match="0 values below 0 and 1 above max_value=200"):
+        ImageFlattener(max_value=200).fit_transform(images)
+    flattener = ImageFlattener(max_value=201).fit(images)
+    with pytest.raises(ValueError, match="1 above max_value=200"):
+        ImageFlattener(max_value=200).fit(images)
+    assert_array_equal(flattener.transform(images), images.reshape(5, -1) / 201)
+
+
+@pytest.mark.parametrize(
+    "dtype, value, match",
+    [
+        (np.float64, -np.inf, "0 NaN and 1 infinite"),
+        (np.float32, np.nan, "1 NaN and 0 infinite"),
+        (np.float32, 255.5, "0 values below 0 and 1 above max_value=255.0"),
+        (np.int8, -3, "Negative values.*1 values below 0 and 0 above"),
+        (np.int64, 300, "Values above max_value.*0 values below 0 and 1 above"),
+        (np.uint16, 256, "0 values below 0 and 1 above max_value=255.0"),
+    ],
+)
+@pytest.mark.parametrize("row", [0, 4])
+def test_bad_value_in_any_block_is_found(dtype, value, match, row, rng, small_blocks):
+    X = rng.integers(0, 100, size=(5, 4, 3, 3)).astype(dtype)
+    X[row, 3, 2, 2] = value
+    for call in (ImageFlattener().fit, ImageFlattener().fit_transform):
+        with pytest.raises(ValueError, match=match):
+            call(X)
+    fitted = ImageFlattener().fit(X[:1] if row else X[1:])
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(X)
+
+
+def test_fit_transform_equals_fit_then_transform(images):
+    one = ImageFlattener()
+    out = one.fit_transform(images)
+    two = ImageFlattener().fit(images)
+    assert one.image_shape_ == two.image_shape_ == (4, 3, 3)
+    assert one.n_features_in_ == two.n_features_in_ == 36
+    assert_array_equal(out, two.transform(images), strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_no_temporary_of_the_size_of_the_images(dtype, rng):
+    """fit allocates nothing of the images' size; transform only its output."""
+    images = rng.integers(0, 256, size=(100, 64, 64, 3)).astype(dtype)
+    flattener = ImageFlattener().fit(images)
+    out_bytes = images.size * (4 if dtype == np.float32 else 8)
+    for call, limit in [
+        (lambda: ImageFlattener().fit(images), images.nbytes // 16),
+        (lambda: ImageFlattener().fit_transform(images), out_bytes * 1.02),
+        (lambda: flattener.transform(images), out_bytes * 1.02),
+    ]:
+        tracemalloc.start()
+        try:
+            call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak <= limit
