@@ -562,6 +562,7 @@ class SigmoidNeuronClassifier(
         (every image called non-cat: test accuracy 0.34); on the others the
         step kept lies between 213 and 453 and the test accuracy between
         0.48 and 0.68. The data set is too small to spare a validation set.
+        Used by :meth:`fit`; :meth:`partial_fit` ignores it.
 
     validation_fraction : float, default=0.1
         The share of the training data held out, stratified by class, when
@@ -573,7 +574,9 @@ class SigmoidNeuronClassifier(
         :class:`~sklearn.neural_network.MLPClassifier`'s meaning: each step
         adds ``momentum`` times the previous move to the gradient step. 0 is
         plain gradient descent (the reference). Iterates are the same on both
-        solvers (the Gram path keeps the velocities in sample space).
+        solvers (the Gram path keeps the velocities in sample space). Used by
+        :meth:`fit` (velocities start at zero, also with ``warm_start``);
+        :meth:`partial_fit` takes plain steps.
 
     nesterovs_momentum : bool, default=True
         Whether to use Nesterov's momentum (the gradient step is taken from
@@ -889,7 +892,8 @@ class SigmoidNeuronClassifier(
         if (rules or self.early_stopping) and result.status[0] == RAN_OUT:
             warnings.warn(
                 f"Gradient descent did not converge (tol={self.tol}, "
-                f"n_iter_no_change={self.n_iter_no_change}) in "
+                f"n_iter_no_change={self.n_iter_no_change}"
+                f"{', early_stopping=True' if self.early_stopping else ''}) in "
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,

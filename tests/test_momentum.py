@@ -76,6 +76,7 @@ def cat(catvnoncat):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_gram_iterates_match_primal_on_cat_data(cat, nesterov):
     """Velocities in sample space keep the primal iterates (to 1e-9)."""

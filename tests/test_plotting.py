@@ -309,6 +309,7 @@ def test_bad_validation_curve(pyplot, kwargs, match):
         CostCurveDisplay(loss_curve=[0.69, 0.5], **kwargs).plot()
 
 
+@pytest.mark.slow
 def test_the_cat_overfitting_figure(pyplot, catvnoncat, tmp_path):
     """The tutorial's figure: the test cost turns back up after step 150."""
     X_train, y_train, X_test, y_test = catvnoncat

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
-from sklearn_catneuron._engine import ValidationCurve
+from sklearn_catneuron._engine import ValidationCurve, _GramScorer, _ParamsScorer
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def test_cost(model, X, y, sample_weight=None):
 test_cost.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "solver, steps", [("gram", [1, 2, 3, 7, 150, 1000]), ("primal", [1, 2, 7, 150])]
 )
@@ -64,6 +65,7 @@ def test_validation_cost_at_step_k_is_the_test_cost_of_a_k_step_fit(cat, solver,
         assert_allclose(curve[k], test_cost(fit_k, X_test, y_test), rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_the_reference_run_overfits_as_measured(cat, reference_with_test_curve):
     """Test cost lowest at step 150 (0.501), 0.750 by step 2,000."""
     X, y, X_test, y_test = cat
@@ -100,6 +102,7 @@ def test_a_validation_set_leaves_the_fit_unchanged(cat, reference_with_test_curv
         assert not hasattr(plain, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patience", [None, 10])
 def test_early_stopping_on_the_test_set_keeps_step_150(cat, patience):
     """The jumps (0.693, 1.298, 0.626, 1.648, ...) do not stop it: their low
@@ -127,6 +130,7 @@ SPLITS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, n_iter, best, best_cost, test_accuracy", SPLITS)
 def test_early_stopping_on_a_20_percent_split(
     cat, seed, n_iter, best, best_cost, test_accuracy
@@ -247,7 +251,7 @@ def test_best_step_counts_the_last_iterate(rng):
     X, y, X_val, y_val = _small(rng)
     X_val, y_val = X, y  # the training set falls all along
     model = SigmoidNeuronClassifier(learning_rate=0.01, max_iter=20)
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="early_stopping=True. in max_iter=20"):
         model.set_params(early_stopping=True).fit(X, y, X_val=X_val, y_val=y_val)
     assert model.best_iteration_ == 20 == model.n_iter_
     assert model.best_validation_loss_ < model.validation_loss_curve_[-1]
@@ -331,6 +335,9 @@ def test_validation_curve_observer_alone(rng):
         )  # fmt: skip
         observer = ValidationCurve(X_val, Y_val, np.ones(len(y_val)))
         descend(path, max_iter=4, observers=[observer])
+        # On the Gram path the scores come from X_val X^T, not from coef.
+        scorer = _GramScorer if solver == "gram" else _ParamsScorer
+        assert type(observer.scorer) is scorer
         assert len(observer.costs) == 5  # the start and after each of 4 steps
         assert observer.best_params is None  # keep_best=False
 
