@@ -4,7 +4,8 @@
 ``ImageFlattener`` in a pipeline, both refitting the best rate on all the
 data. Checks they choose the same rate and counts the identical fold scores.
 
-Goal (issue 4): at least 10x faster, same chosen rate.
+Goals: at least 8x faster, same chosen rate (issue 12; issue 4 asked 10x).
+Also prints the fraction of the machine's dgemm peak the search reaches.
 
 ``--pre-issue-baseline`` adds GridSearchCV over ``solver="primal"``, the
 neuron as it was before the Gram path (slow: about 30 s a repetition);
@@ -36,6 +37,21 @@ from sklearn_catneuron import (
 )
 
 RATES = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]
+
+
+def dgemm_peak(single=False):
+    """GFLOP/s of a 2000 x 2000 product (best of 3), in this process."""
+    import time
+
+    A = np.random.default_rng(0).random((2000, 2000))
+    if single:
+        A = A.astype(np.float32)
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        np.dot(A, A)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2000**3 / best / 1e9
 
 
 def main(argv=None):
@@ -118,7 +134,19 @@ def main(argv=None):
         "SigmoidNeuronClassifierCV vs GridSearchCV",
         median(times["GridSearchCV(n_jobs=1)"]),
         ours_time,
-        goal=10,
+        goal=8,
+    )
+    peak = dgemm_peak(X_train.dtype == np.float32)
+    n, d = len(X_train), int(np.prod(X_train.shape[1:]))
+    # The Gram matrix, 2,000 steps of G @ U for the 40 columns, the refit's
+    # 2,000 steps of G @ u: the floating-point work of the search.
+    flops = 2.0 * n * n * d + 2000 * 2.0 * n * n * (len(RATES) * 5 + 1)
+    rate = flops / ours_time / 1e9
+    print(
+        f"  {flops / 1e9:.2f} GFLOP in {ours_time:.3f} s: {rate:.1f} GFLOP/s, "
+        f"{rate / peak:.0%} of the machine's {peak:.1f} GFLOP/s "
+        f"({'s' if X_train.dtype == np.float32 else 'd'}gemm peak: "
+        "a 2000x2000 product, best of 3)"
     )
     if args.pre_issue_baseline:
         ratio_line(

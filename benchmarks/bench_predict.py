@@ -19,7 +19,9 @@ from _bench import (
     ratio_line,
 )
 from sklearn import config_context
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
 
@@ -28,6 +30,10 @@ def predict_assume_finite(neuron, X):
     """predict_proba without scikit-learn's scan of X for NaN and inf."""
     with config_context(assume_finite=True):
         return neuron.predict_proba(X)
+
+
+def flatten_and_scale(images):
+    return images.reshape(len(images), -1) / 255
 
 
 def main(argv=None):
@@ -47,6 +53,9 @@ def main(argv=None):
     neuron32 = SigmoidNeuronClassifier(max_iter=50).fit(
         model[0].transform(train).astype(np.float32), np.arange(500) % 2
     )
+    lr_model = make_pipeline(
+        FunctionTransformer(flatten_and_scale), LogisticRegression(max_iter=50)
+    ).fit(train, np.arange(500) % 2)
     loop_images = min(n, 2000)  # the loop is timed on fewer images, per image
     print(f"{n} images of 64x64x3; the per-image loop runs on {loop_images}")
 
@@ -58,8 +67,14 @@ def main(argv=None):
         "predict_proba(X), float32": lambda: out.update(
             p32=neuron32.predict_proba(X32)
         ),
+        "predict_proba(X32), float64 model": lambda: out.update(
+            p32_64=neuron.predict_proba(X32)
+        ),
         "pipeline.predict_proba(uint8 images)": lambda: out.update(
             pipe=model.predict_proba(images)
+        ),
+        "LogisticRegression pipeline (FunctionTransformer)": lambda: (
+            lr_model.predict_proba(images)
         ),
         "loop: predict_proba(X[i:i+1])": lambda: out.update(
             loop=np.vstack(
@@ -99,6 +114,18 @@ def main(argv=None):
         " (the rest of the gap is scikit-learn's NaN/inf scan of X)"
     )
     ratio_line("float32 vs float64", one_call, per_image["predict_proba(X), float32"])
+    ratio_line(
+        "float32 X, float64 model vs float64 X (goal: no slower)",
+        one_call,
+        per_image["predict_proba(X32), float64 model"],
+        goal=1,
+    )
+    ratio_line(
+        "pipeline vs LogisticRegression pipeline (FunctionTransformer, /255)",
+        per_image["LogisticRegression pipeline (FunctionTransformer)"],
+        per_image["pipeline.predict_proba(uint8 images)"],
+        goal=4,
+    )
     print(
         f"pipeline from uint8 / one call on float X: "
         f"{per_image['pipeline.predict_proba(uint8 images)'] / one_call:.2f}x"

@@ -39,9 +39,11 @@ __all__ = [
     "STOPPED",
     "DescentResult",
     "GradientTol",
+    "Momentum",
     "NoImprovement",
     "Observer",
     "PlainStep",
+    "ValidationCurve",
     "choose_solver",
     "descend",
     "make_path",
@@ -155,9 +157,10 @@ class _InMemoryPath:
 
     def _alloc(self):
         n, m = self.X.shape[0], self.targets.shape[1]
-        self._history = np.empty((self._block, n, m), dtype=self.X.dtype)
+        # Zeros: scores the Gram path's blocks skip (zero weight) stay finite.
+        self._history = np.zeros((self._block, n, m), dtype=self.X.dtype)
         self._sq_norms = np.empty((self._block, m)) if self.alpha else None
-        self._residual = np.empty((n, m), dtype=self.X.dtype)
+        self._residual = np.zeros((n, m), dtype=self.X.dtype)
 
     def reserve(self, block):
         self._block = block
@@ -338,11 +341,15 @@ class _GramPath(_InMemoryPath):
         if self.folded and n_columns == 1:
             self.v_scale = np.broadcast_to(self.step_weight, (X.shape[0], 1)).copy()
             self.gram *= self.v_scale[:, 0]
+        self.blocks = self._support_blocks() if self.folded else None
 
     def _scores(self, out):
         """``h = z / 2``: halving ``G`` once makes the bias folding exact."""
         if self.folded:
-            half = np.dot(self.gram, self.u, out)
+            if self.blocks is None:
+                half = np.dot(self.gram, self.u, out)
+            else:
+                half = self._block_products(out)
             if self.offset is not None:
                 half += self.offset
             return half
@@ -352,6 +359,51 @@ class _GramPath(_InMemoryPath):
             scores += self.decay * self.p
         scores *= 0.5
         return scores
+
+    def _support_blocks(self):
+        """Per-support sub-Gram products, or None when one product is cheaper.
+
+        A column whose sample weight is 0 on some rows (a cross-validation
+        fold's held-out samples) never moves ``u`` there, and its scores there
+        feed nothing but a cost term weighted by 0. So the columns sharing a
+        support ``R`` (the rows of non-zero weight) need only
+        ``G[R, R] @ u[R]``: for 5 folds, 0.64 of the product's work, in
+        products that also run faster than the one wide product. The other
+        scores stay 0. Used when the blocks save at least a tenth of the work
+        and their sub-Gram matrices take at most ``max(G, 64 MiB)`` more.
+        """
+        weight = self.weights.weight
+        if self.weights.shared or weight.shape[1] < 2:
+            return None
+        support = weight != 0
+        n, n_columns = support.shape
+        groups = {}
+        for column in range(n_columns):
+            key = support[:, column].tobytes()
+            groups.setdefault(key, []).append(column)
+        rows = [np.flatnonzero(support[:, cols[0]]) for cols in groups.values()]
+        work = sum(
+            len(r) ** 2 * len(c) for r, c in zip(rows, groups.values(), strict=True)
+        )
+        extra = sum(len(r) ** 2 for r in rows) * self.gram.itemsize
+        if work > 0.9 * n * n * n_columns or extra > max(self.gram.nbytes, 2**26):
+            return None
+        blocks = []
+        for r, c in zip(rows, groups.values(), strict=True):
+            # Consecutive columns (as the folds lay them out) index as a slice.
+            if c[-1] - c[0] == len(c) - 1:
+                index = (r, slice(c[0], c[-1] + 1))
+            else:
+                index = np.ix_(r, c)
+            blocks.append((index, self.gram[np.ix_(r, r)]))
+        return blocks
+
+    def _block_products(self, out):
+        """``out[R, C] = G[R, R] @ u[R, C]`` for each block; other entries kept."""
+        u = self.u
+        for index, gram in self.blocks:
+            out[index] = np.dot(gram, u[index])
+        return out
 
     def sq_norms(self):
         # G u is in _gu: the penalty means alpha > 0, so G is not folded.
@@ -425,6 +477,7 @@ class _GramPath(_InMemoryPath):
         if self.warm:
             self.p = self.p[:, columns]
         if self.folded:
+            self.blocks = self._support_blocks()
             if self.offset is not None:
                 self.offset = self.offset[..., columns]
         else:
@@ -898,3 +951,186 @@ def descend(path, *, max_iter, rules=(), observers=(), cost_every=1):
     DescentResult
     """
     return _Loop(path, max_iter, rules, observers, cost_every).run()
+
+
+# --- Momentum: an update rule with memory. ----------------------------------
+
+
+class Momentum:
+    """Gradient descent with momentum, as ``MLPClassifier``'s SGD solver.
+
+    With ``delta = lr * gradient`` for each parameter array, the velocity is
+    ``v <- mu v - delta`` (zero at the start), and the parameter moves by
+    ``v`` (classical momentum) or by ``mu v - delta`` (Nesterov's momentum, in
+    the form of Sutskever et al. that ``MLPClassifier`` uses). ``mu = 0`` is
+    plain descent, but :class:`PlainStep` is what the estimators use then (the
+    Gram path folds its steps only for a plain rule).
+
+    The update is linear in ``(params, deltas)``. On the Gram path the params
+    are the sample-space ``u``, the decay ``c`` and the bias, so the
+    velocities stay in sample space (``n`` numbers per neuron, not ``d``) and
+    ``w = c w_0 + X^T u`` is still the primal iterate: the velocity of ``w``
+    is ``X^T`` times that of ``u`` plus ``w_0`` times that of ``c``.
+
+    For a path of one model; the velocities follow the path's columns, which
+    are never partly dropped then.
+    """
+
+    plain = False
+
+    def __init__(self, momentum, nesterov=True):
+        self.momentum, self.nesterov = momentum, nesterov
+        self.velocities = None
+
+    def update(self, params, deltas):
+        if self.velocities is None:
+            self.velocities = [np.zeros_like(param) for param in params]
+        mu = self.momentum
+        for param, velocity, delta in zip(params, self.velocities, deltas, strict=True):
+            velocity *= mu
+            velocity -= delta
+            if self.nesterov:
+                move = mu * velocity
+                move -= delta
+                param += move
+            else:
+                param += velocity
+
+
+# --- Validation: the cost on held-out samples, early stopping. --------------
+
+
+class _ParamsScorer:
+    """Validation scores ``X_val w + b`` from the path's current parameters.
+
+    Works for any path whose :meth:`result` is cheap (primal, chunked Dask):
+    ``O(n_val d)`` per step. A snapshot is the parameters themselves.
+    """
+
+    def __init__(self, path, X_val):
+        self.path, self.X_val = path, X_val
+
+    def scores(self):
+        coef, intercept = self.path.result()
+        return self.X_val @ coef.T + intercept
+
+    def snapshot(self):
+        return self.path.result()
+
+    def params(self, snapshot):
+        return snapshot
+
+
+class _GramScorer:
+    """Validation scores on the Gram path, from ``C = X_val X^T`` (once).
+
+    The iterate is ``w = c w_0 + X^T u`` with bias ``b``, so
+    ``X_val w + b = C u + c (X_val w_0) + b``: ``O(n_val n)`` per step and
+    neuron instead of ``O(n_val d)``. When the path folds the bias and the
+    step factor into its Gram matrix (it iterates on ``v`` with
+    ``u = f v`` and ``b = b_0 + sum(u)``), the same folding goes into ``C``
+    once: ``X_val w + b = ((C + 1) * f) v + (X_val w_0 + b_0)``.
+
+    A snapshot copies the path's sample-space state (``u``, ``b``, ``c``), of
+    ``O(n)`` numbers; :meth:`params` forms ``coef`` from it only at the end.
+    """
+
+    def __init__(self, path, X_val):
+        self.path = path
+        cross = X_val @ path.X.T
+        self.p_val = X_val @ path.coef0.T if path.warm else None
+        if path.folded:
+            if path.fit_intercept:
+                cross += 1
+            if path.v_scale is not None:
+                cross *= path.v_scale[:, 0]
+            offset = path.intercept
+            if path.warm:
+                offset = self.p_val + offset
+            self.offset = offset
+        self.cross = cross
+
+    def _state(self):
+        path = self.path
+        return [path.u, path.intercept] + ([] if path.folded else [path.decay])
+
+    def scores(self):
+        path = self.path
+        scores = self.cross @ path.u
+        if path.folded:
+            scores += self.offset
+            return scores
+        scores += path.intercept
+        if self.p_val is not None:
+            scores += path.decay * self.p_val
+        return scores
+
+    def snapshot(self):
+        return [array.copy() for array in self._state()]
+
+    def params(self, snapshot):
+        for array, saved in zip(self._state(), snapshot, strict=True):
+            array[...] = saved
+        return self.path.result()
+
+
+class ValidationCurve(Observer):
+    """The cost on validation samples at every iterate; early stopping.
+
+    For a path of one model. ``costs`` gets the validation cost (weighted
+    mean cross-entropy, mean over the neurons, without the penalty) of the
+    starting point and after every step, the last one included; ``best`` and
+    ``best_iteration`` are its lowest value and the number of steps that led
+    there. With ``patience``, :meth:`on_step` stops the descent once the cost
+    has not improved on its best by more than ``tol`` for ``patience`` steps
+    in a row (``MLPClassifier``'s rule, on the validation cost); with
+    ``keep_best``, :attr:`best_params` is ``(coef, intercept)`` of the best
+    iterate, kept as a snapshot of the path's state whenever the best
+    improves.
+
+    On the Gram path the scores come from ``X_val X^T``, computed once
+    (:class:`_GramScorer`); on the others from the current weights.
+    """
+
+    def __init__(self, X_val, Y_val, weight_val, *, patience=None, tol=0.0,
+                 keep_best=False):  # fmt: skip
+        self.X_val, self.signs = X_val, 2.0 * Y_val - 1.0
+        self.weight, self.weight_sum = weight_val, weight_val.sum()
+        self.patience, self.tol, self.keep_best = patience, tol, keep_best
+        self.costs = []
+        self.best, self.best_iteration, self.count = np.inf, 0, 0
+        self._snapshot, self.best_params = None, None
+
+    def begin(self, view):
+        path = view.path
+        if isinstance(path, _GramPath):
+            self.scorer = _GramScorer(path, self.X_val)
+        else:
+            self.scorer = _ParamsScorer(path, self.X_val)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            self._record()  # the loop's steps run under the same errstate
+
+    def _record(self):
+        scores = self.scorer.scores()
+        scores *= self.signs
+        cost = float(np.mean(self.weight @ neg_log_sigmoid(scores))) / self.weight_sum
+        self.costs.append(cost)
+        if cost > self.best - self.tol:
+            self.count += 1
+        else:
+            self.count = 0
+        if cost < self.best:
+            self.best, self.best_iteration = cost, len(self.costs) - 1
+            if self.keep_best:
+                self._snapshot = self.scorer.snapshot()
+        return self.patience is not None and self.count >= self.patience
+
+    def on_step(self, view):
+        return self._record()
+
+    def end(self, view):
+        if len(self.costs) == view.n_iter:  # stopped by a rule: not yet seen
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                self._record()
+        if self.keep_best and self._snapshot is not None:
+            self.best_params = self.scorer.params(self._snapshot)

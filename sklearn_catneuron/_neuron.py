@@ -9,6 +9,7 @@ from scipy.special import log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import (
     check_same_namespace,
@@ -18,11 +19,13 @@ from sklearn.utils._array_api import (
     move_to,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
@@ -46,7 +49,9 @@ from sklearn_catneuron._engine import (
     RAN_OUT,
     CallbackBridge,
     GradientTol,
+    Momentum,
     NoImprovement,
+    ValidationCurve,
     VerbosePrinter,
     choose_solver,
     descend,
@@ -74,6 +79,21 @@ def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
     if alpha:
         cost = cost + 0.5 * alpha * np.einsum("kd,kd->k", coef, coef)
     return cost
+
+
+def _numpy_scores(X, coef, intercept):
+    """``X @ coef.T + intercept`` for a NumPy ``X``, the product in BLAS.
+
+    ``coef`` is cast to ``X``'s dtype for the product (``float32 @ float64``
+    would leave BLAS and copy ``X``); the scores then take the dtype NumPy's
+    promotion gives ``X`` and ``coef``, as before, so float64 coefficients
+    still give float64 scores.
+    """
+    dtype = np.result_type(X.dtype, coef.dtype)
+    scores = X @ coef.astype(X.dtype, copy=False).T
+    scores = scores.astype(dtype, copy=False)
+    scores += intercept
+    return scores.ravel() if scores.shape[1] == 1 else scores
 
 
 def _check_class_weight(class_weight):
@@ -213,6 +233,61 @@ def _host_like(X):
     return np.empty((X.shape[0], 0), dtype=host_dtype(X))
 
 
+# The patience of early stopping when n_iter_no_change is None. On the cat
+# images the validation cost jumps during the first steps, and on 20 %
+# stratified splits of the training set it stays above its starting value ln 2
+# for up to 178 steps before falling to its lowest value: a patience of 10,
+# MLP's default, would stop at step 10 and keep the starting point.
+_EARLY_STOPPING_PATIENCE = 200
+
+
+def _check_validation_labels(X_val, y_val, classes):
+    """``y_val`` as a 1-D array of labels among ``classes``, one per row."""
+    y_val = column_or_1d(y_val)
+    if len(y_val) != X_val.shape[0]:
+        raise ValueError(
+            f"X_val has {X_val.shape[0]} samples but y_val has {len(y_val)} "
+            "labels; give one label per validation sample."
+        )
+    known = set(classes.tolist())
+    unknown = [label for label in np.unique(y_val).tolist() if label not in known]
+    if unknown:
+        raise ValueError(
+            f"y_val has labels {unknown} that are not among the classes of y "
+            f"({classes.tolist()}); the validation labels must be training "
+            "classes."
+        )
+    return y_val
+
+
+def _validation_weight(X_val, y_val, sample_weight_val, class_weight, classes, y):
+    """Validation sample weights times the training class weights, sum > 0.
+
+    ``class_weight`` weighs the validation samples as it weighs the training
+    ones ("balanced": the training set's class frequencies), so that the
+    validation cost is the training cost's formula on other samples.
+    """
+    dtype = X_val.dtype
+    if sample_weight_val is None:
+        weight = np.ones(X_val.shape[0], dtype)
+    else:
+        try:
+            weight = _check_sample_weight(
+                sample_weight_val, X_val, dtype=dtype, ensure_non_negative=True
+            )
+        except ValueError as exc:  # its messages say "sample_weight"
+            raise ValueError(f"sample_weight_val is not valid: {exc}") from exc
+    if class_weight is not None:
+        per_class = compute_class_weight(class_weight, classes=classes, y=y)
+        weight = weight * per_class[np.searchsorted(classes, y_val)].astype(dtype)
+    if not weight.sum() > 0:
+        raise ValueError(
+            "sample_weight_val (times class_weight) sums to 0; give some "
+            "validation samples a positive weight."
+        )
+    return weight
+
+
 @contextmanager
 def _restored_on_failure(estimator):
     """Put the fitted attributes back as they were if the body raises.
@@ -237,13 +312,14 @@ def _is_fitted_name(name):
 
 
 def _run_descent(estimator, X, y, path, *, rules, max_iter, verbose, metadata,
-                 classes, cost_every=1):  # fmt: skip
+                 classes, cost_every=1, observers=()):  # fmt: skip
     """One descent of ``path`` under the estimator's callbacks and verbosity.
 
     The fit task's root context must be open (``_init_callback_context``);
-    each step becomes one of its subtasks when callbacks are set.
+    each step becomes one of its subtasks when callbacks are set. ``observers``
+    are run first (e.g. a :class:`ValidationCurve` that may stop the descent).
     """
-    observers = []
+    observers = list(observers)
     if verbose:
         observers.append(VerbosePrinter(verbose))
     if getattr(estimator, "_skl_callbacks", None):
@@ -320,9 +396,7 @@ class _SigmoidNeuronPredictMixin:
         X = validate_data(self, X, reset=False, dtype=float_dtypes(xp))
         if xp is not None:
             return _device_scores(X, self.coef_, self.intercept_, xp)
-        scores = X @ self.coef_.T
-        scores += self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        return _numpy_scores(X, self.coef_, self.intercept_)
 
     def predict(self, X):
         """Predict the class of each sample.
@@ -523,7 +597,9 @@ class SigmoidNeuronClassifier(
         not improved on its best value by at least ``tol`` (0 if ``tol`` is
         None) for ``n_iter_no_change`` steps in a row, as in
         :class:`~sklearn.neural_network.MLPClassifier`. Beware that the early
-        oscillation of the cost can outlast a small patience.
+        oscillation of the cost can outlast a small patience. With
+        ``early_stopping`` it is the patience on the validation cost instead
+        (200 if None).
 
     alpha : float, default=0.0
         Strength of the L2 penalty ``alpha / 2 * ||w||^2`` (not applied to the
@@ -567,6 +643,46 @@ class SigmoidNeuronClassifier(
         BLAS builds, grows along the way, and fits agree only to a few
         percent.
 
+    early_stopping : bool, default=False
+        If True, hold out a validation set: ``X_val`` and ``y_val`` given to
+        :meth:`fit`, else a stratified ``validation_fraction`` of the
+        training data, split with ``random_state``. The descent stops once the
+        validation cost has not improved on its best by more than ``tol`` (0
+        if None) for ``n_iter_no_change`` steps in a row (200 if None), and
+        keeps the weights of the step with the lowest validation cost
+        (``best_iteration_``). The patience outlasts the early phase where
+        the cost on the cat images jumps (0.693, 1.298, 0.626, 1.648, ... on
+        the test set) or stays above its starting value (up to 178 steps on
+        a 20 % split). What it buys there, measured: with the 50 test images
+        as validation set it stops at step 350 and keeps step 150 (test
+        accuracy 0.82 instead of 0.70 after 2,000 steps), but that chooses
+        the step on the test set itself. On a 20 % split of the 209 training
+        images (42 images), in 5 of 10 splits the validation cost never
+        falls below its starting value ln 2, and the zero weights are kept
+        (every image called non-cat: test accuracy 0.34); on the others the
+        step kept lies between 213 and 453 and the test accuracy between
+        0.48 and 0.68. The data set is too small to spare a validation set.
+        Used by :meth:`fit`; :meth:`partial_fit` ignores it.
+
+    validation_fraction : float, default=0.1
+        The share of the training data held out, stratified by class, when
+        ``early_stopping`` is True and :meth:`fit` gets no ``X_val``; unused
+        otherwise. Strictly between 0 and 1.
+
+    momentum : float, default=0.0
+        Momentum of the descent, in [0, 1], with
+        :class:`~sklearn.neural_network.MLPClassifier`'s meaning: each step
+        adds ``momentum`` times the previous move to the gradient step. 0 is
+        plain gradient descent (the reference). Iterates are the same on both
+        solvers (the Gram path keeps the velocities in sample space). Used by
+        :meth:`fit` (velocities start at zero, also with ``warm_start``);
+        :meth:`partial_fit` takes plain steps.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum (the gradient step is taken from
+        the point the momentum leads to), as in ``MLPClassifier``; only
+        when ``momentum > 0``.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -585,6 +701,23 @@ class SigmoidNeuronClassifier(
     loss_curve_ : ndarray of shape (`n_iter_`,)
         The cost before each step. With more than two classes, the mean of the
         one-vs-rest neurons' costs.
+
+    validation_loss_curve_ : ndarray of shape (`n_iter_`,)
+        The validation cost before each step, aligned with ``loss_curve_``:
+        the (weighted) mean cross-entropy on the validation set, without the
+        ``alpha`` penalty. Only when a validation set was used (``X_val`` or
+        ``early_stopping``).
+
+    best_iteration_ : int
+        The number of steps after which the validation cost was lowest: 0 is
+        the starting point, ``n_iter_`` the last iterate (whose cost is not in
+        ``validation_loss_curve_``, the costs *before* each step). With
+        ``early_stopping``, ``coef_`` and ``intercept_`` are those of that
+        step. Only when a validation set was used.
+
+    best_validation_loss_ : float
+        The lowest validation cost, that of step ``best_iteration_``. Only
+        when a validation set was used.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -651,6 +784,10 @@ class SigmoidNeuronClassifier(
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "solver": [StrOptions({"auto", "primal", "gram"})],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
     }
 
     def __init__(
@@ -668,6 +805,10 @@ class SigmoidNeuronClassifier(
         warm_start=False,
         verbose=0,
         solver="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.0,
+        nesterovs_momentum=True,
     ):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -681,9 +822,16 @@ class SigmoidNeuronClassifier(
         self.warm_start = warm_start
         self.verbose = verbose
         self.solver = solver
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+        sample_weight_val=None,
+    ):  # fmt: skip
         """Fit the neuron(s) by full-batch gradient descent.
 
         Parameters
@@ -696,6 +844,20 @@ class SigmoidNeuronClassifier(
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the cost is their weighted mean.
+
+        X_val : array-like of shape (n_val, n_features), default=None
+            Validation samples: their cost is recorded before each step
+            (``validation_loss_curve_``) and, with ``early_stopping``, decides
+            when to stop and which step to keep (instead of a split of ``X``).
+            On the Gram path the cost comes from ``X_val @ X.T``, computed
+            once: ``O(n_val n_samples)`` per step.
+
+        y_val : array-like of shape (n_val,), default=None
+            Labels of ``X_val``, among the classes of ``y``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Non-negative weights of the validation samples; ``class_weight``
+            applies to them as in training.
 
         Returns
         -------
@@ -712,6 +874,9 @@ class SigmoidNeuronClassifier(
             single class or continuous values; if ``sample_weight`` is
             negative, NaN, of the wrong length or sums to 0 (times
             ``class_weight``); if ``class_weight`` names a class not in ``y``;
+            if ``X_val`` and ``y_val`` are not given together, differ in
+            length, have other features than ``X`` or other labels than
+            ``y``, or ``sample_weight_val`` is invalid;
             if ``warm_start`` meets other classes than the previous fit; or if
             the descent diverges (the cost stops being finite: lower
             ``learning_rate`` or scale ``X``).
@@ -721,7 +886,8 @@ class SigmoidNeuronClassifier(
         Warns
         -----
         ConvergenceWarning
-            If ``tol`` is set and not reached within ``max_iter`` steps.
+            If ``tol``, ``n_iter_no_change`` or ``early_stopping`` is set and
+            did not stop the descent within ``max_iter`` steps.
 
         See Also
         --------
@@ -749,22 +915,41 @@ class SigmoidNeuronClassifier(
         482
         >>> clf.set_params(tol=1e-4, alpha=0.01).fit(X, y).n_iter_
         660
+
+        A validation set gives ``validation_loss_curve_``; with
+        ``early_stopping`` the descent keeps its best step:
+
+        >>> X_val, y_val = np.array([[0.1, 0.3], [0.8, 0.9]]), np.array([0, 1])
+        >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=100)
+        >>> clf.fit(X, y, X_val=X_val, y_val=y_val).validation_loss_curve_.shape
+        (100,)
+        >>> print(f"{clf.validation_loss_curve_[-1]:.4f}")
+        0.1550
         """
         with _restored_on_failure(self):
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, sample_weight, X_val, y_val, sample_weight_val)
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
         dask = is_dask_array(X)
         y_device = None  # y in its own namespace, for a non-NumPy X
         if dask:
             X, y = validate_dask_data(self, X, y, reset=True)
         elif device_namespace(X)[0] is not None:
+            if X_val is not None or y_val is not None or self.early_stopping:
+                raise ValueError(
+                    "X_val, y_val and early_stopping=True need NumPy input: the "
+                    "validation curves are not computed on an array API device "
+                    "yet. Pass NumPy arrays, or fit without a validation set."
+                )
             X, y_device, y, sample_weight = _validated_on_device(
                 self, X, y, sample_weight
             )
         else:
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
+        X, y, sample_weight, X_val, y_val = self._split_validation(
+            X, y, sample_weight, X_val, y_val, sample_weight_val, dask
+        )
         dtype = host_dtype(X)
         classes, Y = _encode_targets(y, type(self).__name__, dtype)
         weight = _effective_sample_weight(
@@ -775,33 +960,54 @@ class SigmoidNeuronClassifier(
         ctx = self._init_callback_context(max_subtasks=self.max_iter)
         ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
-        rules = _stop_rules(self.tol, self.n_iter_no_change, 1)
+        validation = None
+        if X_val is not None:
+            y_val = _check_validation_labels(X_val, y_val, classes)
+            weight_val = _validation_weight(
+                X_val, y_val, sample_weight_val, self.class_weight, classes, y
+            )
+            patience = self.n_iter_no_change or _EARLY_STOPPING_PATIENCE
+            validation = ValidationCurve(
+                X_val, _one_vs_rest(y_val, classes, X.dtype), weight_val,
+                patience=patience if self.early_stopping else None,
+                tol=self.tol or 0.0, keep_best=self.early_stopping,
+            )  # fmt: skip
+        rules = _stop_rules(
+            self.tol, None if self.early_stopping else self.n_iter_no_change, 1
+        )
+        rule = None
+        if self.momentum:
+            rule = Momentum(self.momentum, self.nesterovs_momentum)
         start = {"coef": coef[None], "intercept": intercept[None]}
         if dask:
             path = ChunkedPath(
                 X, Y, weight, **start, learning_rate=self.learning_rate,
                 alpha=self.alpha, fit_intercept=self.fit_intercept,
             )  # fmt: skip
+            if rule is not None:
+                path.rule = rule
         else:
             solver = choose_solver(self.solver, *X.shape, Y.shape[1], self.max_iter)
             path = make_path(
                 X, Y, weight, **start, learning_rates=[self.learning_rate],
                 alpha=self.alpha, fit_intercept=self.fit_intercept, solver=solver,
-                need_grad=self.tol is not None,
+                need_grad=self.tol is not None, rule=rule,
             )  # fmt: skip
         result = _run_descent(
             self, X, y, path, rules=rules, max_iter=self.max_iter,
             verbose=self.verbose, metadata=metadata, classes=classes,
+            observers=[] if validation is None else [validation],
         )  # fmt: skip
         n_iter, loss_curve = int(result.n_iter[0]), result.loss_curves[0]
         if result.status[0] == DIVERGED:
             raise divergence_error(
                 n_iter - 1, loss_curve[-1], self.learning_rate, self.alpha
             )
-        if rules and result.status[0] == RAN_OUT:
+        if (rules or self.early_stopping) and result.status[0] == RAN_OUT:
             warnings.warn(
                 f"Gradient descent did not converge (tol={self.tol}, "
-                f"n_iter_no_change={self.n_iter_no_change}) in "
+                f"n_iter_no_change={self.n_iter_no_change}"
+                f"{', early_stopping=True' if self.early_stopping else ''}) in "
                 f"max_iter={self.max_iter} steps; increase max_iter, raise "
                 "learning_rate or scale the features.",
                 ConvergenceWarning,
@@ -812,6 +1018,7 @@ class SigmoidNeuronClassifier(
         self.intercept_ = like(result.intercept[0], X)
         self.loss_curve_ = like(loss_curve.mean(axis=1), X)
         self.n_iter_ = n_iter
+        self._set_validation_attributes(validation, n_iter)
         ctx.call_on_fit_task_end(
             estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={}
         )
@@ -951,6 +1158,82 @@ class SigmoidNeuronClassifier(
         self.loss_curve_ = like(loss_curve, X)
         self.n_iter_ = n_iter + 1
         return self
+
+    def _split_validation(self, X, y, sample_weight, X_val, y_val,
+                          sample_weight_val, dask):  # fmt: skip
+        """The training part and the validation set (``X_val`` None: none).
+
+        Checks ``X_val`` against ``X``; with ``early_stopping`` and no
+        ``X_val``, holds out a stratified ``validation_fraction`` of ``X``.
+        """
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError(
+                    "sample_weight_val was given without X_val and y_val; pass "
+                    "the validation set too, or drop sample_weight_val."
+                )
+            if not self.early_stopping:
+                return X, y, sample_weight, None, None
+            if dask:
+                raise ValueError(
+                    "early_stopping=True cannot split a validation set off a Dask "
+                    "X; pass an in-memory X_val and y_val to fit."
+                )
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(
+                    sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+                )
+            arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+            try:
+                parts = train_test_split(
+                    *arrays, test_size=self.validation_fraction, stratify=y,
+                    random_state=self.random_state,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping=True could not hold out a stratified "
+                    f"validation_fraction={self.validation_fraction} of the "
+                    f"{len(y)} samples ({exc}); pass X_val and y_val, or change "
+                    "validation_fraction."
+                ) from exc
+            X, X_val, y, y_val = parts[:4]
+            sample_weight = parts[4] if sample_weight is not None else None
+            return X, y, sample_weight, X_val, y_val
+        if X_val is None or y_val is None:
+            given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+            raise ValueError(
+                f"{given} was given without {missing}; pass both X_val and y_val "
+                "(the validation samples and their labels), or neither."
+            )
+        if is_dask_array(X_val):
+            raise ValueError(
+                "X_val is a Dask array; pass the validation set in memory "
+                "(a NumPy array, e.g. X_val.compute())."
+            )
+        original = X_val
+        X_val = check_array(X_val, dtype=X.dtype, input_name="X_val")
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}; "
+                "the validation samples need the same features as the training "
+                "samples."
+            )
+        if not dask:
+            validate_data(self, original, reset=False, skip_check_array=True)
+        return X, y, sample_weight, X_val, y_val
+
+    def _set_validation_attributes(self, validation, n_iter):
+        """``validation_loss_curve_`` and the best step; none without one."""
+        names = ("validation_loss_curve_", "best_iteration_", "best_validation_loss_")
+        if validation is None:
+            for name in names:
+                vars(self).pop(name, None)  # from an earlier fit with a validation set
+            return
+        self.validation_loss_curve_ = np.array(validation.costs[:n_iter])
+        self.best_iteration_ = validation.best_iteration
+        self.best_validation_loss_ = validation.best
+        if validation.best_params is not None:
+            self.coef_, self.intercept_ = validation.best_params
 
     def _initial_params(self, classes, n_neurons, n_features, dtype):
         if self.warm_start and hasattr(self, "coef_"):

@@ -37,22 +37,38 @@ class CostCurveDisplay:
     """Cost curve of gradient descent: the cost before each step.
 
     Use :meth:`from_estimator` to draw the curve of a fitted
-    :class:`SigmoidNeuronClassifier` (or of a Pipeline ending in one). Several
-    displays can share one axes, to compare runs. All parameters are stored as
-    attributes.
+    :class:`SigmoidNeuronClassifier` (or of a Pipeline ending in one), with
+    its validation curve when it was fitted with one. Several displays can
+    share one axes, to compare runs. All parameters are stored as attributes.
 
     Parameters
     ----------
     loss_curve : array-like of shape (n_steps,)
         The cost before each step, like ``SigmoidNeuronClassifier.loss_curve_``.
 
+    validation_loss_curve : array-like of shape (n_steps,), default=None
+        The validation cost before each step, like
+        ``SigmoidNeuronClassifier.validation_loss_curve_``: drawn dashed, in
+        the same axes, the two curves labelled "training" and "validation".
+
+    best_iteration : int, default=None
+        The step with the lowest validation cost, like ``best_iteration_``:
+        marked on the validation curve (when it is one of its steps).
+
     name : str, default=None
-        Label of the curve in the legend; no legend entry if None.
+        Label of the curve in the legend (prefix of both labels when there is
+        a validation curve); no legend entry if None and no validation curve.
 
     Attributes
     ----------
     line_ : matplotlib Line2D
         The cost curve.
+
+    validation_line_ : matplotlib Line2D or None
+        The validation cost curve, if any.
+
+    best_marker_ : matplotlib Line2D or None
+        The marker of the lowest validation cost, if any.
 
     ax_ : matplotlib Axes
         The axes holding the curve.
@@ -81,10 +97,26 @@ class CostCurveDisplay:
     'gradient-descent step'
     >>> import matplotlib.pyplot as plt
     >>> plt.close(display.figure_)
+
+    With a validation set, both curves and the step of the lowest validation
+    cost:
+
+    >>> X_val, y_val = np.array([[0.1, 0.3], [0.8, 0.9]]), np.array([0, 1])
+    >>> clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=50)
+    >>> clf = clf.fit(X, y, X_val=X_val, y_val=y_val)
+    >>> display = CostCurveDisplay.from_estimator(clf)
+    >>> [t.get_text() for t in display.ax_.get_legend().get_texts()][:2]
+    ['training', 'validation']
+    >>> plt.close(display.figure_)
     """
 
-    def __init__(self, *, loss_curve, name=None):
+    def __init__(
+        self, *, loss_curve, validation_loss_curve=None, best_iteration=None,
+        name=None,
+    ):  # fmt: skip
         self.loss_curve = loss_curve
+        self.validation_loss_curve = validation_loss_curve
+        self.best_iteration = best_iteration
         self.name = name
 
     def plot(self, ax=None, *, name=None, **kwargs):
@@ -113,7 +145,9 @@ class CostCurveDisplay:
         ImportError
             If matplotlib is not installed; the message names the extra.
         ValueError
-            If ``loss_curve`` is not a non-empty 1-D array of numbers.
+            If ``loss_curve`` or ``validation_loss_curve`` is not a non-empty
+            1-D array of numbers, or ``best_iteration`` is not a step number
+            (0 to the length of the validation curve).
 
         See Also
         --------
@@ -140,16 +174,41 @@ class CostCurveDisplay:
             ax = _new_axes("CostCurveDisplay.plot")
         else:
             _check_matplotlib("CostCurveDisplay.plot")
-        loss_curve = np.asarray(self.loss_curve, dtype=float)
-        if loss_curve.ndim != 1 or loss_curve.size == 0:
-            raise ValueError(
-                f"loss_curve must be a non-empty 1-D array of costs, got shape "
-                f"{loss_curve.shape}."
-            )
+        loss_curve = _check_curve(self.loss_curve, "loss_curve")
+        validation = self.validation_loss_curve
+        if validation is not None:
+            validation = _check_curve(validation, "validation_loss_curve")
+            best = self.best_iteration
+            if best is not None and not (
+                isinstance(best, Integral | np.integer)
+                and not isinstance(best, bool)
+                and 0 <= best <= validation.size
+            ):
+                raise ValueError(
+                    f"best_iteration must be a step number from 0 to "
+                    f"{validation.size}, got {best!r}."
+                )
         name = self.name if name is None else name
-        line_kwargs = {} if name is None else {"label": name}
+        if validation is None:
+            line_kwargs = {} if name is None else {"label": name}
+        else:
+            line_kwargs = {"label": "training" if name is None else f"{name}, training"}
         line_kwargs.update(kwargs)
         (self.line_,) = ax.plot(np.arange(loss_curve.size), loss_curve, **line_kwargs)
+        self.validation_line_ = self.best_marker_ = None
+        if validation is not None:
+            label = "validation" if name is None else f"{name}, validation"
+            (self.validation_line_,) = ax.plot(
+                np.arange(validation.size), validation, linestyle="--",
+                color=self.line_.get_color(), label=label,
+            )  # fmt: skip
+            best = self.best_iteration
+            if best is not None and best < validation.size:
+                (self.best_marker_,) = ax.plot(
+                    [best], [validation[best]], marker="o", linestyle="none",
+                    color=self.line_.get_color(),
+                    label=f"lowest validation cost (step {best})",
+                )  # fmt: skip
         ax.set_xlabel("gradient-descent step")
         ax.set_ylabel("cost (mean cross-entropy)")
         if "label" in line_kwargs:
@@ -161,6 +220,10 @@ class CostCurveDisplay:
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
         """Plot the cost curve of a fitted estimator.
+
+        With the validation curve and the best step when the estimator has
+        them (``validation_loss_curve_``, ``best_iteration_``: fitted with
+        ``X_val`` and ``y_val`` or ``early_stopping``).
 
         Parameters
         ----------
@@ -223,10 +286,24 @@ class CostCurveDisplay:
                 f"{type(final).__name__} has no loss_curve_; pass a fitted "
                 "SigmoidNeuronClassifier or a Pipeline that ends in one."
             )
-        if name is None:
+        validation = getattr(final, "validation_loss_curve_", None)
+        if name is None and validation is None:
             name = type(final).__name__
-        display = cls(loss_curve=final.loss_curve_, name=name)
+        display = cls(
+            loss_curve=final.loss_curve_, validation_loss_curve=validation,
+            best_iteration=getattr(final, "best_iteration_", None), name=name,
+        )  # fmt: skip
         return display.plot(ax=ax, **kwargs)
+
+
+def _check_curve(curve, what):
+    """``curve`` as a non-empty 1-D float array."""
+    curve = np.asarray(curve, dtype=float)
+    if curve.ndim != 1 or curve.size == 0:
+        raise ValueError(
+            f"{what} must be a non-empty 1-D array of costs, got shape {curve.shape}."
+        )
+    return curve
 
 
 def plot_image_grid(

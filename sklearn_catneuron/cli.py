@@ -1,10 +1,11 @@
 """The ``catneuron`` command line: train the neuron, classify photos, compare rates.
 
 ``catneuron train`` runs the reference experiment end to end (fetch the data,
-flatten and scale, train, report, plot the cost); ``catneuron predict``
-classifies your own pictures with the saved model; ``catneuron sweep`` compares
-learning rates. Run ``catneuron COMMAND --help`` for the options, or
-``python -m sklearn_catneuron``.
+flatten and scale, train with the test images as validation set, report, plot
+the training and test costs); ``catneuron predict`` classifies your own
+pictures with the saved model; ``catneuron sweep`` compares learning rates, all
+trained in one batched descent of the engine. Run ``catneuron COMMAND --help``
+for the options, or ``python -m sklearn_catneuron``.
 
 Needs matplotlib, tqdm and Pillow: from a checkout of the project,
 ``pip install -e ".[cli]"``.
@@ -37,8 +38,6 @@ DEFAULT_PLOT = "cost.png"
 DEFAULT_SWEEP_PLOT = "sweep.png"
 DEFAULT_LEARNING_RATES = (0.01, 0.001, 0.0001)
 
-# Steps per chunk of training: the progress bar moves once per chunk.
-_CHUNK_STEPS = 100
 # The most steps the command line runs: about an hour of training here.
 _MAX_ITER = 10**7
 # Plot file suffix -> matplotlib format: formats matplotlib writes itself.
@@ -168,11 +167,13 @@ def build_parser():
         help="train on the cat / non-cat images, report, save model and plot",
         description=(
             "Train ImageFlattener + SigmoidNeuronClassifier on the training "
-            "images, print train and test accuracy, final cost, steps and time, "
-            "save the fitted pipeline (a model file, see 'catneuron predict') "
-            "and the cost curve. "
-            "The defaults reproduce the reference result: 207/209 train, 35/50 "
-            "test."
+            "images, with the test images as validation set (their cost is "
+            "recorded before every step; they take no part in training), print "
+            "train and test accuracy, final training and test cost, the step "
+            "with the lowest test cost, steps and time, save the fitted pipeline "
+            "(a model file, see 'catneuron predict') and the plot of both "
+            "costs. The defaults reproduce the reference result: 207/209 "
+            "train, 35/50 test."
         ),
     )
     _add_data_home(train)
@@ -257,9 +258,10 @@ def build_parser():
         "sweep",
         help="compare learning rates: one model each, a table and their costs",
         description=(
-            "Train one model per learning rate, print a table of the final "
-            "cost and the train and test accuracy, and draw all cost curves "
-            "on one figure."
+            "Train one model per learning rate, all in one batched gradient "
+            "descent (each rate's numbers are those of a separate fit), print a "
+            "table of the final training and test cost and the train and test "
+            "accuracy, and draw all training cost curves on one figure."
         ),
     )
     _add_data_home(sweep)
@@ -447,13 +449,14 @@ def _train(args):
     import numpy as np
 
     start = time.perf_counter()
-    model = _fit_with_progress(
+    model = _fit_pipeline(
         X_train,
         y_train,
+        X_test,
+        y_test,
         learning_rate=args.learning_rate,
         max_iter=args.max_iter,
         show_progress=_show_progress(args),
-        desc="training",
     )
     seconds = time.perf_counter() - start
     neuron = model[-1]
@@ -461,12 +464,7 @@ def _train(args):
     n_test = int(np.sum(model.predict(X_test) == y_test))
 
     _atomic_write(args.model, lambda f: _dump_model(model, f), force=args.force)
-    figure = _figure()
-    from sklearn_catneuron._plotting import CostCurveDisplay
-
-    CostCurveDisplay.from_estimator(
-        model, ax=figure.gca(), name=f"learning rate {args.learning_rate:g}"
-    )
+    figure = _cost_figure(model, args.learning_rate, len(y_test))
     _atomic_write(
         args.plot,
         lambda f: _save_figure(figure, f, plot_format),
@@ -480,7 +478,15 @@ def _train(args):
     )
     print(_report_line("train accuracy", _accuracy(n_train, len(y_train))))
     print(_report_line("test accuracy", _accuracy(n_test, len(y_test))))
-    print(_report_line("final cost", f"{neuron.loss_curve_[-1]:.6f}"))
+    print(_report_line("final cost", _cost_text(neuron.loss_curve_[-1])))
+    print(
+        _report_line(
+            "test cost",
+            f"{_cost_text(neuron.validation_loss_curve_[-1])} (lowest: "
+            f"{_cost_text(neuron.best_validation_loss_)} after "
+            f"{neuron.best_iteration_} steps)",
+        )
+    )
     print(
         _report_line(
             "steps", f"{neuron.n_iter_} (learning rate {args.learning_rate:g})"
@@ -558,42 +564,42 @@ def _sweep(args):
     plot_format = _plot_format(args.plot)
     _check_outputs([args.plot], force=args.force)
     _, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
+    start = time.perf_counter()
+    rows = _sweep_descent(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        learning_rates=args.learning_rates,
+        max_iter=args.max_iter,
+        show_progress=_show_progress(args),
+    )
+    seconds = time.perf_counter() - start
     from sklearn_catneuron._plotting import CostCurveDisplay
 
     figure = _figure()
     ax = figure.gca()
-    rows = []
-    for learning_rate in args.learning_rates:
-        model = _fit_with_progress(
-            X_train,
-            y_train,
-            learning_rate=learning_rate,
-            max_iter=args.max_iter,
-            show_progress=_show_progress(args),
-            desc=f"learning rate {learning_rate:g}",
-        )
-        CostCurveDisplay.from_estimator(
-            model, ax=ax, name=f"learning rate {learning_rate:g}"
-        )
-        rows.append(
-            (
-                learning_rate,
-                model[-1].loss_curve_[-1],
-                model.score(X_train, y_train),
-                model.score(X_test, y_test),
-            )
-        )
+    for row in rows:
+        CostCurveDisplay(
+            loss_curve=row.loss_curve, name=f"learning rate {row.learning_rate:g}"
+        ).plot(ax=ax)
     _atomic_write(
         args.plot, lambda f: _save_figure(figure, f, plot_format), force=args.force
     )
 
-    print(f"{args.max_iter} gradient-descent steps per learning rate")
     print(
-        f"{'learning rate':>13}  {'final cost':>10}  {'train acc':>9}  {'test acc':>8}"
+        f"{args.max_iter} gradient-descent steps per learning rate, all rates in "
+        f"one descent ({seconds:.1f} s)"
     )
-    for learning_rate, cost, train_acc, test_acc in rows:
+    print(
+        f"{'learning rate':>13}  {'train cost':>10}  {'test cost':>10}  "
+        f"{'train acc':>9}  {'test acc':>8}"
+    )
+    for row in rows:
         print(
-            f"{learning_rate:>13g}  {cost:>10.6f}  {train_acc:>9.4f}  {test_acc:>8.4f}"
+            f"{row.learning_rate:>13g}  {_cost_text(row.loss_curve[-1]):>10}  "
+            f"{_cost_text(row.test_cost):>10}  {row.train_acc:>9.4f}  "
+            f"{row.test_acc:>8.4f}"
         )
     print(f"cost curves: {args.plot}")
     return 0
@@ -602,57 +608,209 @@ def _sweep(args):
 # -- training ----------------------------------------------------------------
 
 
-def _fit_with_progress(X, y, *, learning_rate, max_iter, show_progress, desc):
-    """Fit ImageFlattener + SigmoidNeuronClassifier, showing a progress bar.
+class _StepBar:
+    """A scikit-learn callback (``sklearn.callback``) that moves a tqdm bar.
 
-    With a progress bar the neuron is trained ``_CHUNK_STEPS`` steps at a time
-    with ``warm_start=True``; without one, in one go (each chunk repeats the
-    fit's set-up, such as the Gram matrix). Gradient descent carries nothing
-    between steps but the weights and the bias, so the iterates, and the
-    concatenated cost curve, are those of one ``max_iter``-step fit (to
-    rounding); the returned pipeline looks
-    like one (``max_iter=max_iter``, ``warm_start=False``, ``n_iter_``,
-    ``loss_curve_`` of all steps).
+    Set on the neuron with ``set_callbacks``: the fit is its root task, of
+    ``max_subtasks = max_iter`` subtasks, and each gradient step is one of
+    them; the bar moves by one at the end of each step. It never stops the
+    descent, and it asks for no ``fitted_estimator``, so scikit-learn builds
+    none (building one forms ``coef_`` at every step).
     """
-    import numpy as np
-    from sklearn.pipeline import make_pipeline
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def setup(self, estimator, context):
+        self.bar.reset(total=context.max_subtasks)
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context):
+        if context.parent is not None and context.task_name == "gradient step":
+            self.bar.update()
+        return False
+
+    def teardown(self, estimator, context):
+        self.bar.refresh()
+
+
+def _progress_bar(show_progress, desc, total):
     from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit="step", file=sys.stderr, disable=not show_progress
+    )
+
+
+def _fit_pipeline(X, y, X_test, y_test, *, learning_rate, max_iter, show_progress):
+    """One fit of ``make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())``.
+
+    The test images are the neuron's validation set (``X_val``, ``y_val``), so
+    the fit records their cost before each step next to the training cost
+    (``validation_loss_curve_`` beside ``loss_curve_``); they take no part in
+    the descent. The progress bar is a callback on the neuron
+    (:class:`_StepBar`), set for this fit only: the fit itself is the plain
+    one, and so is the pipeline returned (nothing is rewritten after it).
+    """
+    from sklearn.pipeline import make_pipeline
 
     from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
 
-    flattener = ImageFlattener()
-    X_flat = flattener.fit_transform(X)
-    neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, warm_start=True)
-    chunk_steps = _CHUNK_STEPS if show_progress else max_iter
-    curves, done = [], 0
-    with tqdm(
-        total=max_iter,
-        desc=desc,
-        unit="step",
-        file=sys.stderr,
-        disable=not show_progress,
-    ) as bar:
-        while done < max_iter:
-            steps = min(chunk_steps, max_iter - done)
-            try:
-                neuron.set_params(max_iter=steps).fit(X_flat, y)
-            except ValueError as exc:
-                raise CommandError(
-                    f"training diverged after about {done} steps with learning "
-                    f"rate {learning_rate:g}; use a smaller --learning-rate ({exc})"
-                ) from exc
-            except MemoryError as exc:
-                raise CommandError(
-                    f"not enough memory to train {steps} steps at once; give a "
-                    "smaller --max-iter"
-                ) from exc
-            curves.append(neuron.loss_curve_)
-            done += steps
-            bar.update(steps)
-    neuron.set_params(max_iter=max_iter, warm_start=False)
-    neuron.loss_curve_ = np.concatenate(curves)
-    neuron.n_iter_ = done
-    return make_pipeline(flattener, neuron)
+    neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, max_iter=max_iter)
+    model = make_pipeline(ImageFlattener(), neuron)
+    # The flattener is stateless: fitted here, it is the one the pipeline fits.
+    X_val = ImageFlattener().fit(X).transform(X_test)
+    with _progress_bar(show_progress, "training", max_iter) as bar:
+        if show_progress:
+            neuron.set_callbacks(_StepBar(bar))
+        try:
+            model.fit(
+                X,
+                y,
+                sigmoidneuronclassifier__X_val=X_val,
+                sigmoidneuronclassifier__y_val=y_test,
+            )
+        except ValueError as exc:
+            raise CommandError(
+                f"training diverged with learning rate {learning_rate:g}; use a "
+                f"smaller --learning-rate ({exc})"
+            ) from exc
+        except MemoryError as exc:
+            raise _out_of_memory(max_iter) from exc
+        finally:
+            neuron.set_callbacks()  # the model file holds no callback
+    return model
+
+
+def _out_of_memory(max_iter):
+    return CommandError(
+        f"not enough memory to train {max_iter} steps; give a smaller --max-iter"
+    )
+
+
+class _SweepResult:
+    """Per learning rate: loss curve, final train and test cost and accuracy."""
+
+    def __init__(self, learning_rate, loss_curve, test_cost, train_acc, test_acc):
+        self.learning_rate, self.loss_curve = learning_rate, loss_curve
+        self.test_cost, self.train_acc, self.test_acc = test_cost, train_acc, test_acc
+
+
+def _sweep_descent(X_train, y_train, X_test, y_test, *, learning_rates, max_iter,
+                   show_progress):  # fmt: skip
+    """Fit every learning rate at once: one batched descent of the engine.
+
+    The neurons of all rates are the columns of one weight matrix (the
+    engine's ``make_path``), so a step is one product with ``X`` (or its Gram
+    matrix) for all of them, and one progress bar counts the steps. Each
+    column's iterates are those of a separate ``SigmoidNeuronClassifier`` fit
+    at the defaults (to rounding): the same start, targets, weights and
+    update. The final costs are, as ``loss_curve_[-1]``, those of the weights
+    before the last step, on the training and on the test images; the
+    accuracies are those of the final weights.
+    """
+    import numpy as np
+
+    from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+    from sklearn_catneuron._engine import (
+        DIVERGED,
+        choose_solver,
+        descend,
+        make_path,
+        neg_log_sigmoid,
+    )
+    from sklearn_catneuron._neuron import _encode_targets
+
+    defaults = SigmoidNeuronClassifier(max_iter=max_iter)
+    flattener = ImageFlattener().fit(X_train)
+    X, X_val = flattener.transform(X_train), flattener.transform(X_test)
+    classes, Y = _encode_targets(y_train, "catneuron sweep", X.dtype)
+    n_rates, (n_samples, n_features) = len(learning_rates), X.shape
+    solver = choose_solver(defaults.solver, n_samples, n_features, n_rates, max_iter)
+    path = make_path(
+        X,
+        Y,
+        np.ones(n_samples, dtype=X.dtype),
+        coef=np.zeros((n_rates, 1, n_features), dtype=X.dtype),
+        intercept=np.zeros((n_rates, 1), dtype=X.dtype),
+        learning_rates=learning_rates,
+        alpha=defaults.alpha,
+        fit_intercept=defaults.fit_intercept,
+        solver=solver,
+    )
+    with _progress_bar(show_progress, "learning rates", max_iter) as bar:
+        watcher = _SweepWatcher(bar, max_iter - 1)
+        try:
+            result = descend(path, max_iter=max_iter, observers=[watcher])
+        except MemoryError as exc:
+            raise _out_of_memory(max_iter) from exc
+    for rate, status, n_iter in zip(
+        learning_rates, result.status, result.n_iter, strict=True
+    ):
+        if status == DIVERGED:
+            raise CommandError(
+                f"training diverged at step {n_iter - 1} with learning rate "
+                f"{rate:g}; leave out that rate or use smaller ones"
+            )
+
+    signs = np.where(y_test == classes[1], 1.0, -1.0)
+
+    def accuracy(X, y, coef, intercept):
+        scores = X @ coef[0] + intercept[0]
+        return float(np.mean(classes[(scores > 0).astype(np.intp)] == y))
+
+    rows = []
+    for model, rate in enumerate(learning_rates):
+        coef, intercept = watcher.last[model]
+        scores = X_val @ coef[0] + intercept[0]
+        test_cost = float(np.mean(neg_log_sigmoid(signs * scores)))
+        rows.append(
+            _SweepResult(
+                rate,
+                result.loss_curves[model].mean(axis=1),
+                test_cost,
+                accuracy(X, y_train, result.coef[model], result.intercept[model]),
+                accuracy(X_val, y_test, result.coef[model], result.intercept[model]),
+            )
+        )
+    return rows
+
+
+class _SweepWatcher:
+    """An observer of the engine's descent (``_engine.Observer``'s interface).
+
+    Moves the progress bar at every step, and keeps each model's weights
+    after ``last_step`` steps (the weights whose cost ends the loss curve).
+    """
+
+    needs_costs = False
+
+    def __init__(self, bar, last_step):
+        self.bar, self.last_step = bar, last_step
+        self.last = {}
+
+    def begin(self, view):
+        self.bar.reset(total=self.last_step + 1)
+        if self.last_step == 0:
+            self._keep(view)
+
+    def on_step(self, view):
+        self.bar.update()
+        if view.n_iter == self.last_step:
+            self._keep(view)
+        return False
+
+    def on_costs(self, steps, costs):
+        pass
+
+    def end(self, view):
+        self.bar.refresh()
+
+    def _keep(self, view):
+        for model in view.active:
+            self.last[int(model)] = view.params(model)
 
 
 def _show_progress(args):
@@ -672,6 +830,11 @@ def _load_data(data_home):
     except ValueError as exc:  # e.g. a $CATNEURON_DATA_URL that is not a URL
         raise CommandError(str(exc)) from exc
     return data_home, train, test
+
+
+def _cost_text(cost):
+    """Six decimals; in powers of ten from a million (a far too large step)."""
+    return f"{cost:.6f}" if abs(cost) < 1e6 else f"{cost:.6e}"
 
 
 def _accuracy(n_correct, n_total):
@@ -1171,6 +1334,29 @@ def _figure():
 
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     figure.add_subplot()
+    return figure
+
+
+def _cost_figure(model, learning_rate, n_test):
+    """``train``'s plot: the training and test costs before each step.
+
+    The test images are the neuron's validation set: ``CostCurveDisplay``
+    draws their curve dashed and marks its lowest point (in orange here).
+    """
+    from sklearn_catneuron._plotting import CostCurveDisplay
+
+    figure = _figure()
+    ax = figure.gca()
+    display = CostCurveDisplay.from_estimator(model, ax=ax)
+    # In the first steps the test cost swings widely: a colour of its own
+    # keeps the training curve visible there.
+    display.validation_line_.set_color("tab:orange")
+    if display.best_marker_ is not None:  # None: lowest after the last step
+        display.best_marker_.set_color("tab:orange")
+    ax.legend(loc="upper right")
+    ax.set_title(
+        f"learning rate {learning_rate:g}; validation: the {n_test} test images"
+    )
     return figure
 
 

@@ -396,3 +396,19 @@ def test_model_file_of_a_model_fitted_on_device_holds_numpy(ns, catvnoncat, tmp_
     for name in ("coef_", "intercept_", "classes_"):
         assert type(getattr(loaded[-1], name)) is np.ndarray, name
     assert_allclose(loaded.predict_proba(X_test), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, params",
+    [({"X_val": "X", "y_val": "y"}, {}), ({}, {"early_stopping": True})],
+    ids=["X_val", "early_stopping"],
+)
+def test_validation_set_on_device_is_refused(ns, rng, kwargs, params):
+    X = rng.normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    arrays = {"X": ns.asarray(X), "y": ns.asarray(y)}
+    fit_kwargs = {key: arrays[value] for key, value in kwargs.items()}
+    clf = SigmoidNeuronClassifier(max_iter=5, **params)
+    with _dispatch():
+        with pytest.raises(ValueError, match="X_val, y_val and early_stopping=True"):
+            clf.fit(arrays["X"], arrays["y"], **fit_kwargs)

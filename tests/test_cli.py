@@ -7,15 +7,18 @@ files that would run code, and failed or killed writes that must lose nothing.
 
 import csv
 import errno
+import fcntl
 import io
 import json
 import os
 import pickle
+import pty
 import re
 import signal
 import struct
 import subprocess
 import sys
+import termios
 import time
 import warnings
 import zlib
@@ -24,7 +27,7 @@ import numpy as np
 import pytest
 from _files import PNG_SIGNATURE, code_running_pickle, png_header
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline
 
 import sklearn_catneuron
 from sklearn_catneuron import (
@@ -34,7 +37,7 @@ from sklearn_catneuron import (
     cli,
     load_model,
 )
-from sklearn_catneuron.cli import _fit_with_progress, build_parser, main
+from sklearn_catneuron.cli import build_parser, main
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -126,14 +129,16 @@ def test_train_reproduces_the_reference(
     assert report[0].startswith(
         "Trained ImageFlattener + SigmoidNeuronClassifier on 209 images of 64x64x3"
     )
-    assert report[1:5] == [
+    assert report[1:6] == [
         "train accuracy: 0.9904 (207 of 209 images)",
         "test accuracy:  0.7000 (35 of 50 images)",
         "final cost:     0.135659",
+        # The test images' cost is lowest after 150 steps, then rises.
+        "test cost:      0.750342 (lowest: 0.501215 after 150 steps)",
         "steps:          2000 (learning rate 0.005)",
     ]
-    assert re.fullmatch(r"time: +\d+\.\d s", report[5])
-    assert report[6:] == [
+    assert re.fullmatch(r"time: +\d+\.\d s", report[6])
+    assert report[7:] == [
         "model:          catneuron-model.cnm",
         "cost curve:     cost.png",
     ]
@@ -143,40 +148,166 @@ def test_train_reproduces_the_reference(
         "cost.png",
     ]
 
-    # The saved pipeline is exactly one 2000-step fit of the reference.
+    # The saved pipeline is one plain 2000-step fit with the test images as
+    # validation set, bit for bit; the validation set changes nothing else.
     model = load_model(folder / "catneuron-model.cnm")
-    _, _, X_test, y_test = catvnoncat
-    reference = reference_pipeline
-    assert model.get_params(deep=True).keys() == reference.get_params().keys()
-    assert model[-1].get_params() == reference[-1].get_params()
+    X_train, y_train, X_test, y_test = catvnoncat
+    plain = plain_fit(X_train, y_train, X_test, y_test)
+    assert_same_fit(model, plain)
+    for name in ("coef_", "intercept_", "loss_curve_", "n_iter_", "classes_"):
+        assert_array_equal(
+            getattr(model[-1], name), getattr(reference_pipeline[-1], name)
+        )
     assert model[-1].n_iter_ == 2000
-    # Chunks restart the Gram path from coef_: the same iterates up to rounding.
-    assert_allclose(model[-1].coef_, reference[-1].coef_, rtol=1e-9, atol=1e-15)
-    assert_allclose(model[-1].intercept_, reference[-1].intercept_, rtol=1e-9)
-    assert_allclose(model[-1].loss_curve_, reference[-1].loss_curve_, rtol=1e-12)
     assert_array_equal(np.round(model[-1].loss_curve_[::100], 6), reference_costs)
     assert np.sum(model.predict(X_test) == y_test) == 35
+    # The test cost before step k is the test cost of a k-step fit.
+    test_curve = plain[-1].validation_loss_curve_
+    assert test_curve.shape == (2000,)
+    assert int(np.argmin(test_curve)) == 150
+    for k in (0, 150, 1999):
+        k_steps = plain_fit(X_train, y_train, max_iter=max(k, 1))
+        expected = np.log(2) if k == 0 else test_cost(k_steps, X_test, y_test)
+        assert_allclose(test_curve[k], expected, rtol=1e-10)
 
 
-def test_chunked_training_has_the_iterates_of_one_fit(catvnoncat, capsys):
-    X_train, y_train, _, _ = catvnoncat
-    chunked = _fit_with_progress(
+def plain_fit(X_train, y_train, X_test=None, y_test=None, **params):
+    """``Pipeline([ImageFlattener(), SigmoidNeuronClassifier(**params)]).fit``.
+
+    With the test images as the neuron's validation set, if given.
+    """
+    model = Pipeline(
+        [
+            ("imageflattener", ImageFlattener()),
+            ("sigmoidneuronclassifier", SigmoidNeuronClassifier(**params)),
+        ]
+    )
+    if X_test is None:
+        return model.fit(X_train, y_train)
+    X_val = ImageFlattener().fit_transform(X_test)
+    return model.fit(
         X_train,
         y_train,
-        learning_rate=0.005,
-        max_iter=250,  # two full chunks and a half one (chunks need the bar)
-        show_progress=True,
-        desc="test",
+        sigmoidneuronclassifier__X_val=X_val,
+        sigmoidneuronclassifier__y_val=y_test,
     )
-    assert "250/250" in capsys.readouterr().err
-    one_fit = make_pipeline(
-        ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.005, max_iter=250)
-    ).fit(X_train, y_train)
-    assert chunked[-1].get_params() == one_fit[-1].get_params()
-    assert chunked[-1].n_iter_ == 250
-    assert_allclose(chunked[-1].loss_curve_, one_fit[-1].loss_curve_, rtol=1e-12)
-    assert_allclose(chunked[-1].coef_, one_fit[-1].coef_, rtol=1e-9, atol=1e-15)
-    assert_allclose(chunked[-1].intercept_, one_fit[-1].intercept_, rtol=1e-9)
+
+
+def test_cost_plot_shows_the_training_and_test_costs(catvnoncat):
+    model = plain_fit(*catvnoncat)
+    figure = cli._cost_figure(model, 0.005, 50)
+    ax = figure.axes[0]
+    training, test, best = ax.get_lines()
+    assert_array_equal(training.get_ydata(), model[-1].loss_curve_)
+    assert_array_equal(test.get_ydata(), model[-1].validation_loss_curve_)
+    assert_array_equal(test.get_xdata(), np.arange(2000))
+    assert list(best.get_xdata()) == [150]
+    assert list(best.get_ydata()) == [model[-1].validation_loss_curve_[150]]
+    assert test.get_color() == best.get_color() != training.get_color()
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "training",
+        "validation",
+        "lowest validation cost (step 150)",
+    ]
+    assert ax.get_title() == "learning rate 0.005; validation: the 50 test images"
+
+
+def test_cost_plot_when_the_test_cost_is_lowest_after_the_last_step(catvnoncat):
+    model = plain_fit(*catvnoncat, max_iter=150)
+    assert model[-1].best_iteration_ == 150  # not one of the curve's steps
+    ax = cli._cost_figure(model, 0.005, 50).axes[0]
+    assert len(ax.get_lines()) == 2  # the curves, no marker
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "training",
+        "validation",
+    ]
+
+
+def fitted_state(model):
+    """Every step's instance attributes: parameters, fitted attributes, the rest."""
+    return [(name, vars(step)) for name, step in model.steps]
+
+
+# The validation curve and its best step are the report's and the plot's: a
+# model file holds the weights, the training cost curve and the step count.
+NOT_IN_MODEL_FILES = {"validation_loss_curve_", "best_iteration_"}
+NOT_IN_MODEL_FILES.add("best_validation_loss_")
+
+
+def assert_same_fit(model, expected):
+    """A model loaded from a file is ``expected``, fitted the same way.
+
+    Every attribute of every step is equal, bit for bit; those a model file
+    does not hold are the validation curve's.
+    """
+    state, expected_state = fitted_state(model), fitted_state(expected)
+    assert [name for name, _ in state] == [name for name, _ in expected_state]
+    for (_, attributes), (_, expected_attributes) in zip(
+        state, expected_state, strict=True
+    ):
+        # No callback kept, nothing added or rewritten.
+        assert attributes.keys() == expected_attributes.keys() - NOT_IN_MODEL_FILES
+        for key, value in attributes.items():
+            expected_value = expected_attributes[key]
+            if isinstance(expected_value, np.ndarray):
+                assert value.dtype == expected_value.dtype, key
+                assert_array_equal(value, expected_value, strict=True, err_msg=key)
+            else:
+                assert value == expected_value, key
+
+
+@pytest.mark.parametrize("shown", [True, False])
+def test_the_model_is_one_plain_fit_with_or_without_the_bar(
+    tmp_path, catvnoncat, catvnoncat_dir, shown
+):
+    # In a real process, stderr a terminal (the bar shown) or a pipe (not).
+    X_train, y_train, X_test, y_test = catvnoncat
+    args = ["train", "--max-iter", "250", "--model", "m.cnm", "--plot", "c.png"]
+    argv, env = command(*args, data_home=catvnoncat_dir)
+    if shown:
+        status, out, err = run_on_terminal(argv, env, tmp_path)
+        assert "training: 100%" in err and "250/250" in err, err
+    else:
+        result = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        status, out, err = result.returncode, result.stdout, result.stderr
+        assert err == ""
+    assert status == 0, err
+    assert "steps:          250 (learning rate 0.005)" in out
+    assert "test cost:      0.819813 (lowest: 0.501215 after 150 steps)" in out
+    plain = plain_fit(X_train, y_train, X_test, y_test, max_iter=250)
+    assert_same_fit(load_model(tmp_path / "m.cnm"), plain)
+
+
+def run_on_terminal(argv, env, cwd):
+    """Run ``argv`` with stderr on a pseudo-terminal: (status, stdout, stderr)."""
+    leader, follower = pty.openpty()
+    # 24 rows of 100 columns (a new pseudo-terminal has none: tqdm draws nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=follower
+        )
+    finally:
+        os.close(follower)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        out = process.stdout.read().decode()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.stdout.close()
+        os.close(leader)
+    return process.returncode, out, b"".join(chunks).decode(errors="replace")
 
 
 class FakeTerminal(io.StringIO):
@@ -197,8 +328,24 @@ def test_progress_bar_on_a_terminal_unless_quiet(
     if quiet:
         assert terminal.getvalue() == ""
     else:
-        assert "training" in terminal.getvalue()
+        # One bar, moved by the callback step by step: no chunks.
+        assert "training: 100%" in terminal.getvalue()
         assert "150/150" in terminal.getvalue()
+        assert "100/150" not in terminal.getvalue()
+
+
+def test_the_bar_is_a_scikit_learn_callback_counting_steps(catvnoncat):
+    from tqdm import tqdm
+
+    from sklearn_catneuron.cli import _StepBar
+
+    X_train, y_train, _, _ = catvnoncat
+    X = ImageFlattener().fit_transform(X_train)
+    with tqdm(total=None, file=io.StringIO()) as bar:
+        neuron = SigmoidNeuronClassifier(max_iter=37).set_callbacks(_StepBar(bar))
+        neuron.fit(X, y_train)
+        # The root task's max_subtasks set the total; one update per step.
+        assert (bar.total, bar.n) == (37, 37)
 
 
 def test_train_options_and_force(tmp_path, catvnoncat_dir, capsys):
@@ -232,6 +379,23 @@ def test_train_options_and_force(tmp_path, catvnoncat_dir, capsys):
     assert load_model(out / "m.cnm")[-1].loss_curve_.shape == (60,)
     assert (out / "c.png").read_bytes() != plot_before
     assert sorted(p.name for p in out.iterdir()) == ["c.png", "m.cnm"]
+
+
+@pytest.mark.parametrize("command_name", ["train", "sweep"])
+def test_huge_costs_are_printed_in_powers_of_ten(
+    tmp_path, catvnoncat_dir, capsys, command_name
+):
+    # A far too large step: the costs are finite but enormous.
+    args = [command_name, "--data-home", str(catvnoncat_dir), "--max-iter", "5"]
+    args += ["--plot", str(tmp_path / "c.png")]
+    if command_name == "train":
+        args += ["--learning-rate", "1e300", "--model", str(tmp_path / "m.cnm")]
+    else:
+        args += ["--learning-rates", "0.01", "1e300"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) < 200, out
+    assert re.search(r"\b\d\.\d{6}e\+\d{3}\b", out), out
 
 
 # -- predict -----------------------------------------------------------------
@@ -276,6 +440,15 @@ def test_predict_images_of_any_size_and_a_folder(tmp_path, model_file, catvnonca
 # -- sweep -------------------------------------------------------------------
 
 
+def test_cost(model, X, y):
+    """The cost (mean log-loss) of a fitted pipeline on ``X``, ``y``."""
+    proba = model.predict_proba(X)
+    return -np.mean(np.log(proba[np.arange(len(y)), y]))
+
+
+test_cost.__test__ = False  # a helper, not a test
+
+
 def test_sweep_table_and_plot(tmp_path, catvnoncat_dir, catvnoncat):
     X_train, y_train, X_test, y_test = catvnoncat
     result = run(
@@ -292,25 +465,74 @@ def test_sweep_table_and_plot(tmp_path, catvnoncat_dir, catvnoncat):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bar without a terminal
     lines = result.stdout.splitlines()
-    assert lines[0] == "80 gradient-descent steps per learning rate"
-    assert lines[1].split() == ["learning", "rate", "final", "cost", "train"] + [
+    assert re.fullmatch(
+        r"80 gradient-descent steps per learning rate, all rates in one descent "
+        r"\(\d+\.\d s\)",
+        lines[0],
+    )
+    assert lines[1].split() == ["learning", "rate", "train", "cost", "test", "cost"] + [
+        "train",
         "acc",
         "test",
         "acc",
     ]
+    # Each row is what a separate fit of that rate gives.
     for rate, line in zip((0.01, 0.001), lines[2:4], strict=True):
-        model = make_pipeline(
-            ImageFlattener(), SigmoidNeuronClassifier(learning_rate=rate, max_iter=80)
-        ).fit(X_train, y_train)
+        model = plain_fit(
+            X_train, y_train, X_test, y_test, learning_rate=rate, max_iter=80
+        )
         assert line.split() == [
             f"{rate:g}",
             f"{model[-1].loss_curve_[-1]:.6f}",
+            f"{model[-1].validation_loss_curve_[-1]:.6f}",
             f"{model.score(X_train, y_train):.4f}",
             f"{model.score(X_test, y_test):.4f}",
         ]
     assert lines[4:] == ["cost curves: rates.png"]
     assert (tmp_path / "rates.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 60])
+def test_sweep_is_one_descent_equal_to_separate_fits(catvnoncat, max_iter):
+    X_train, y_train, X_test, y_test = catvnoncat
+    rates = [0.02, 0.005, 0.001, 0.0001]
+    rows = cli._sweep_descent(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        learning_rates=rates,
+        max_iter=max_iter,
+        show_progress=False,
+    )
+    assert [row.learning_rate for row in rows] == rates
+    for rate, row in zip(rates, rows, strict=True):
+        model = plain_fit(
+            X_train, y_train, X_test, y_test, learning_rate=rate, max_iter=max_iter
+        )
+        assert row.loss_curve.shape == (max_iter,)
+        assert_allclose(row.loss_curve, model[-1].loss_curve_, rtol=1e-10, atol=0)
+        # The test cost of the weights whose training cost ends the curve.
+        expected = model[-1].validation_loss_curve_[-1]
+        assert_allclose(row.test_cost, expected, rtol=1e-10, atol=0)
+        if max_iter == 1:  # the starting weights: zeros, probability 1/2
+            assert_allclose(row.test_cost, np.log(2), rtol=1e-15)
+        assert row.train_acc == model.score(X_train, y_train)
+        assert row.test_acc == model.score(X_test, y_test)
+
+
+def test_sweep_shows_one_progress_bar(tmp_path, catvnoncat_dir, monkeypatch, capsys):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    args = ["sweep", "--data-home", str(catvnoncat_dir), "--max-iter", "90"]
+    args += ["--learning-rates", "0.01", "0.001", "--plot", str(tmp_path / "s.png")]
+    assert main(args) == 0
+    shown = terminal.getvalue()
+    assert "learning rates: 100%" in shown and "90/90" in shown
+    assert "180" not in shown  # one bar of 90 steps, not one per rate
+    assert "learning rate 0.01" not in shown
 
 
 # -- the parser and error exits ----------------------------------------------
@@ -493,13 +715,14 @@ def test_file_appearing_during_training_is_not_replaced(
 ):
     # Checked before training, and again when writing: a file that another
     # program wrote meanwhile is not replaced either (no --force).
-    real_fit = cli._fit_with_progress
+    fit_name = "_fit_pipeline" if command_name == "train" else "_sweep_descent"
+    real_fit = getattr(cli, fit_name)
 
     def fit_while_another_program_writes(*args, **kwargs):
         (tmp_path / name).write_bytes(b"another program's file")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "_fit_with_progress", fit_while_another_program_writes)
+    monkeypatch.setattr(cli, fit_name, fit_while_another_program_writes)
     if command_name == "train":
         args = train_args(tmp_path, catvnoncat_dir)
     else:
@@ -1036,11 +1259,11 @@ def test_max_iter_out_of_bounds_is_one_line(tmp_path, command_name):
 SAY_WHEN_TRAINING = """
 import sys
 from sklearn_catneuron import cli
-real_fit = cli._fit_with_progress
+real_fit = cli._fit_pipeline
 def fit(*args, **kwargs):
     print("training", flush=True)
     return real_fit(*args, **kwargs)
-cli._fit_with_progress = fit
+cli._fit_pipeline = fit
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -13,6 +13,7 @@ from sklearn_catneuron import (
     ImageFlattener,
     SigmoidNeuronClassifier,
     SigmoidNeuronClassifierCV,
+    _engine,
 )
 from sklearn_catneuron._engine import (
     STOPPED,
@@ -283,3 +284,45 @@ def test_cv_routes_groups_with_metadata_routing(rng):
         learning_rates=[0.1, 1.0], cv=GroupKFold(3), max_iter=30
     ).fit(X, y, groups=groups)
     assert_array_equal(model.scores_, plain.scores_)
+
+
+def test_cv_fold_blocks_keep_each_folds_iterates(cat):
+    """The per-fold sub-Gram products give each fold the reference iterates.
+
+    Three folds of the cat data, two learning rates each: every column's
+    descent, run with the per-support blocks of ``G``, matches the reference
+    loop on that fold's training samples alone, and the one wide product.
+    """
+    X, y, _, _ = cat
+    folds = [np.arange(len(y)) % 3 != k for k in range(3)]
+    weight = np.repeat(np.column_stack(folds).astype(float), 2, axis=1)
+    rates = np.tile([0.005, 0.001], 3)
+
+    def run(blocks):
+        path = make_path(
+            X, y[:, None].astype(float), weight, coef=np.zeros((6, 1, X.shape[1])),
+            intercept=np.zeros((6, 1)), learning_rates=rates, alpha=0.0,
+            fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        assert (path.blocks is not None) == blocks
+        if not blocks:
+            return descend(path, max_iter=200)
+        assert [len(index[0]) for index, _ in path.blocks] == [139, 139, 140]
+        return descend(path, max_iter=200)
+
+    with_blocks = run(True)
+    for k, train in enumerate(folds):
+        for j, rate in enumerate([0.005, 0.001]):
+            w, b = reference_loop(X[train], y[train], 200, learning_rate=rate)
+            coef = with_blocks.coef[2 * k + j, 0]
+            assert_allclose(coef, w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
+            assert_allclose(with_blocks.intercept[2 * k + j, 0], b, rtol=1e-10)
+    # The same descent through the one wide product of G.
+    original = _engine._GramPath._support_blocks
+    try:
+        _engine._GramPath._support_blocks = lambda self: None
+        wide = run(False)
+    finally:
+        _engine._GramPath._support_blocks = original
+    assert_allclose(with_blocks.coef, wide.coef, rtol=1e-12, atol=1e-15)
+    assert_allclose(with_blocks.loss_curves, wide.loss_curves, rtol=1e-12)

@@ -413,7 +413,10 @@ def fit_both(X, y, sample_weight=None, **params):
 @pytest.mark.parametrize(
     "params",
     [
-        {},  # the reference run, all 2000 steps
+        # The reference run's parameters; 200 steps: the primal path reads X
+        # twice a step, and the full run's results are checked elsewhere
+        # (207/209, the costs), so more steps add time, not meaning.
+        {"max_iter": 200},
         {"max_iter": 300, "alpha": 0.05, "init": "random", "random_state": 0,
          "class_weight": "balanced"},
         {"max_iter": 600, "fit_intercept": False, "tol": 0.5, "learning_rate": 0.005},
@@ -568,3 +571,17 @@ def test_float32_images_stay_float32_through_the_pipeline(rng):
     assert fit_peak_bytes(model, images, y) < 1.5 * images.nbytes
     assert model[-1].coef_.dtype == np.float32
     assert model.predict_proba(images).dtype == np.float32
+
+
+def test_float32_x_with_float64_model_stays_in_blas(rng):
+    # The product runs at X's precision (coef cast to float32) and the scores
+    # keep the dtype NumPy's promotion gives (float64 for a float64 model).
+    X = rng.random((40, 6))
+    clf = SigmoidNeuronClassifier(learning_rate=0.5, max_iter=50).fit(X, X[:, 0] > 0.5)
+    X32 = X.astype(np.float32)
+    scores = clf.decision_function(X32)
+    assert scores.dtype == np.float64
+    expected = (X32 @ clf.coef_.astype(np.float32).T).astype(np.float64).ravel()
+    assert np.array_equal(scores, expected + clf.intercept_)
+    np.testing.assert_allclose(scores, clf.decision_function(X), rtol=1e-5, atol=1e-5)
+    assert clf.predict_proba(X32).dtype == np.float64

@@ -242,3 +242,85 @@ def test_without_matplotlib_the_error_names_the_extra(monkeypatch):
         CostCurveDisplay(loss_curve=[0.7]).plot()
     with pytest.raises(ImportError, match="plot_image_grid " + match):
         plot_image_grid(np.zeros((1, 4, 4)))
+
+
+# -- CostCurveDisplay with a validation curve ---------------------------------
+
+
+@pytest.fixture
+def watched(rng):
+    """A neuron fitted with a validation set that it ends up overfitting."""
+    X = rng.normal(size=(42, 50))
+    y = (X[:, 0] + 0.7 * rng.normal(size=(42, 2))[:, 0] > 0).astype(int)
+    model = SigmoidNeuronClassifier(learning_rate=0.1, max_iter=60)
+    return model.fit(X[:30], y[:30], X_val=X[30:], y_val=y[30:])
+
+
+def test_from_estimator_draws_the_validation_curve_and_best_step(pyplot, watched):
+    display = CostCurveDisplay.from_estimator(watched)
+    assert_array_equal(display.line_.get_ydata(), watched.loss_curve_)
+    x, y = display.validation_line_.get_data()
+    assert_array_equal(x, np.arange(60))
+    assert_array_equal(y, watched.validation_loss_curve_)
+    assert display.validation_line_.get_linestyle() == "--"
+    assert display.validation_line_.get_color() == display.line_.get_color()
+    best = watched.best_iteration_
+    assert best == 7
+    assert display.best_marker_.get_xydata().tolist() == [
+        [best, watched.validation_loss_curve_[best]]
+    ]
+    legend = [text.get_text() for text in display.ax_.get_legend().get_texts()]
+    assert legend == ["training", "validation", f"lowest validation cost (step {best})"]
+
+
+def test_named_validation_display_and_best_at_the_last_iterate(pyplot):
+    display = CostCurveDisplay(
+        loss_curve=[0.69, 0.5, 0.4], validation_loss_curve=[0.69, 0.6, 0.55],
+        best_iteration=3, name="rate 0.1",
+    ).plot()  # fmt: skip
+    assert display.best_marker_ is None  # step 3 is after the curve's last point
+    legend = [text.get_text() for text in display.ax_.get_legend().get_texts()]
+    assert legend == ["rate 0.1, training", "rate 0.1, validation"]
+
+
+def test_without_validation_the_display_is_unchanged(pyplot):
+    display = CostCurveDisplay(loss_curve=[0.69, 0.5]).plot()
+    assert display.validation_line_ is None and display.best_marker_ is None
+    assert display.ax_.get_legend() is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"validation_loss_curve": []}, "validation_loss_curve must be a non-empty"),
+        ({"validation_loss_curve": [[0.6]]}, r"got shape \(1, 1\)"),
+        (
+            {"validation_loss_curve": [0.7, 0.6], "best_iteration": 3},
+            "best_iteration must be a step number from 0 to 2, got 3",
+        ),
+        (
+            {"validation_loss_curve": [0.7, 0.6], "best_iteration": 1.0},
+            "got 1.0",
+        ),
+    ],
+)
+def test_bad_validation_curve(pyplot, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CostCurveDisplay(loss_curve=[0.69, 0.5], **kwargs).plot()
+
+
+@pytest.mark.slow
+def test_the_cat_overfitting_figure(pyplot, catvnoncat, tmp_path):
+    """The tutorial's figure: the test cost turns back up after step 150."""
+    X_train, y_train, X_test, y_test = catvnoncat
+    flatten = ImageFlattener()
+    model = SigmoidNeuronClassifier().fit(
+        flatten.fit_transform(X_train), y_train,
+        X_val=flatten.transform(X_test), y_val=y_test,
+    )  # fmt: skip
+    display = CostCurveDisplay.from_estimator(model)
+    assert display.best_marker_.get_xdata().tolist() == [150]
+    validation = display.validation_line_.get_ydata()
+    assert validation[150] < validation[1999] and validation[1999] > 0.75
+    display.figure_.savefig(tmp_path / "cost.png")
+    assert_png(tmp_path / "cost.png", (640, 480))
