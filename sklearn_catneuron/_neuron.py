@@ -9,7 +9,6 @@ from scipy.special import log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import (
     check_same_namespace,
@@ -1183,6 +1182,10 @@ class SigmoidNeuronClassifier(
                 sample_weight = _check_sample_weight(
                     sample_weight, X, dtype=X.dtype, ensure_non_negative=True
                 )
+            # Imported here: sklearn.model_selection is slow to import, and
+            # only early stopping without X_val needs it.
+            from sklearn.model_selection import train_test_split
+
             arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
             try:
                 parts = train_test_split(
