@@ -90,6 +90,21 @@ def catvnoncat(catvnoncat_dir):
     return X_train, y_train, X_test, y_test
 
 
+@pytest.fixture(scope="session")
+def cat(catvnoncat):
+    """The cat data flattened and scaled: (X_train, y_train, X_test, y_test)."""
+    from sklearn_catneuron import ImageFlattener
+
+    X_train, y_train, X_test, y_test = catvnoncat
+    flatten = ImageFlattener()
+    return (
+        flatten.fit_transform(X_train),
+        y_train,
+        flatten.fit_transform(X_test),
+        y_test,
+    )
+
+
 @pytest.fixture
 def mirror(tmp_path, catvnoncat_dir):
     """A folder in tmp_path holding copies of the two real files (to damage)."""

@@ -10,7 +10,6 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sklearn_catneuron import (
-    ImageFlattener,
     SigmoidNeuronClassifier,
     SigmoidNeuronClassifierCV,
     _engine,
@@ -22,18 +21,6 @@ from sklearn_catneuron._engine import (
     descend,
     make_path,
 )
-
-
-@pytest.fixture(scope="module")
-def cat(catvnoncat):
-    X_train, y_train, X_test, y_test = catvnoncat
-    flatten = ImageFlattener()
-    return (
-        flatten.fit_transform(X_train),
-        y_train,
-        flatten.fit_transform(X_test),
-        y_test,
-    )
 
 
 def reference_loop(X, y, steps, learning_rate=0.005):

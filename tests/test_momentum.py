@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import SigmoidNeuronClassifier
 from sklearn_catneuron._engine import Momentum
 
 
@@ -62,18 +62,6 @@ def test_zero_momentum_is_plain_descent(rng):
     plain = SigmoidNeuronClassifier(learning_rate=0.05, max_iter=30).fit(X, y)
     zero = SigmoidNeuronClassifier(learning_rate=0.05, max_iter=30, momentum=0.0)
     assert_array_equal(zero.fit(X, y).coef_, plain.coef_)
-
-
-@pytest.fixture(scope="module")
-def cat(catvnoncat):
-    X_train, y_train, X_test, y_test = catvnoncat
-    flatten = ImageFlattener()
-    return (
-        flatten.fit_transform(X_train),
-        y_train,
-        flatten.fit_transform(X_test),
-        y_test,
-    )
 
 
 @pytest.mark.slow

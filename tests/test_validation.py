@@ -9,20 +9,8 @@ from scipy.special import log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import SigmoidNeuronClassifier
 from sklearn_catneuron._engine import ValidationCurve, _GramScorer, _ParamsScorer
-
-
-@pytest.fixture(scope="module")
-def cat(catvnoncat):
-    X_train, y_train, X_test, y_test = catvnoncat
-    flatten = ImageFlattener()
-    return (
-        flatten.fit_transform(X_train),
-        y_train,
-        flatten.fit_transform(X_test),
-        y_test,
-    )
 
 
 @pytest.fixture(scope="module")
