@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_catneuron._atomic import publish
+
 __all__ = ["ModelFileError", "load_model", "save_model"]
 
 FORMAT_NAME = "sklearn-catneuron model"
@@ -375,41 +377,14 @@ def _write_atomically(path, data, *, force):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        if force:
-            os.replace(tmp_name, path)
-        else:
-            try:
-                os.link(tmp_name, path)  # atomic, and fails if path exists
-            except FileExistsError:
-                raise FileExistsError(
-                    f"{path} already exists; pass force=True to replace it"
-                ) from None
-            except (OSError, AttributeError):  # no hard links here
-                if path.exists():
-                    raise FileExistsError(
-                        f"{path} already exists; pass force=True to replace it"
-                    ) from None
-                os.replace(tmp_name, path)
-        _sync_folder(path.parent)
+        try:
+            publish(tmp_name, path, force=force)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{path} already exists; pass force=True to replace it"
+            ) from None
     finally:
         Path(tmp_name).unlink(missing_ok=True)
-
-
-def _sync_folder(folder):
-    """Make the rename durable where the OS allows syncing a folder."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading -----------------------------------------------------------------

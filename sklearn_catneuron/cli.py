@@ -934,6 +934,8 @@ def _atomic_write(path, write, *, force):
     Control-c, or SIGTERM (see ``_sigterm_unwinds``), the temporary file is
     removed and ``path`` is left as it was.
     """
+    from sklearn_catneuron._atomic import publish
+
     path = Path(path)
     try:
         fd, tmp_name = tempfile.mkstemp(
@@ -948,34 +950,17 @@ def _atomic_write(path, write, *, force):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        if force:
-            os.replace(tmp_name, path)
-        else:
-            _link_new(tmp_name, path)
+        publish(tmp_name, path, force=force)
+    except FileExistsError:
+        raise CommandError(
+            f"{path} already exists; pass --force to replace it, or choose "
+            "another file name"
+        ) from None
     except OSError as exc:
         kept = "the existing file is unchanged" if path.exists() else "nothing written"
         raise CommandError(f"could not write {path} ({_reason(exc)}); {kept}") from exc
     finally:
         Path(tmp_name).unlink(missing_ok=True)
-
-
-def _link_new(tmp_name, path):
-    """Give ``tmp_name`` the name ``path``, never replacing an existing file."""
-    exists = CommandError(
-        f"{path} already exists; pass --force to replace it, or choose another "
-        "file name"
-    )
-    try:
-        os.link(tmp_name, path)  # atomic, and fails if path exists
-    except FileExistsError:
-        raise exists from None
-    except (OSError, AttributeError):  # no hard links on this file system or OS
-        if path.exists():
-            raise exists from None
-        os.replace(tmp_name, path)
 
 
 def _reason(exc):
