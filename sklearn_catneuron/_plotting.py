@@ -1,15 +1,15 @@
 """Plots: the cost curve of gradient descent and grids of labelled images.
 
 matplotlib is an optional dependency (``pip install "sklearn-catneuron[plots]"``);
-it is imported only when a plot is drawn.
+it is imported only when a plot is drawn. scikit-learn is imported only by
+``from_estimator``: ``catneuron train`` draws its plot in a second process that
+needs matplotlib alone (see ``cli._PlotProcess``).
 """
 
 import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["CostCurveDisplay", "plot_image_grid"]
 
@@ -278,6 +278,9 @@ class CostCurveDisplay:
         ('SigmoidNeuronClassifier', 30)
         >>> plt.close(display.figure_)
         """
+        from sklearn.pipeline import Pipeline
+        from sklearn.utils.validation import check_is_fitted
+
         _check_matplotlib(f"{cls.__name__}.from_estimator")
         final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
         check_is_fitted(final)

@@ -445,6 +445,12 @@ def _train(args):
     _require(args.command, "matplotlib", "tqdm")
     plot_format = _plot_format(args.plot)
     _check_outputs([args.model, args.plot], force=args.force)
+    with _PlotProcess(plot_format) as plots:
+        return _train_with(args, plot_format, plots)
+
+
+def _train_with(args, plot_format, plots):
+    """``_train``, once the outputs are checked and the plot process started."""
     data_home, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
     import numpy as np
 
@@ -460,11 +466,18 @@ def _train(args):
     )
     seconds = time.perf_counter() - start
     neuron = model[-1]
+    # Drawn by the plot process while this one scores and saves the model.
+    figure = plots.figure(
+        "train",
+        [neuron.loss_curve_, neuron.validation_loss_curve_],
+        best_iteration=int(neuron.best_iteration_),
+        learning_rate=args.learning_rate,
+        n_test=len(y_test),
+    )
     n_train = int(np.sum(model.predict(X_train) == y_train))
     n_test = int(np.sum(model.predict(X_test) == y_test))
 
     _atomic_write(args.model, lambda f: _dump_model(model, f), force=args.force)
-    figure = _cost_figure(model, args.learning_rate, len(y_test))
     _atomic_write(
         args.plot,
         lambda f: _save_figure(figure, f, plot_format),
@@ -563,6 +576,12 @@ def _sweep(args):
     _require(args.command, "matplotlib", "tqdm")
     plot_format = _plot_format(args.plot)
     _check_outputs([args.plot], force=args.force)
+    with _PlotProcess(plot_format) as plots:
+        return _sweep_with(args, plot_format, plots)
+
+
+def _sweep_with(args, plot_format, plots):
+    """``_sweep``, once the output is checked and the plot process started."""
     _, (X_train, y_train), (X_test, y_test) = _load_data(args.data_home)
     start = time.perf_counter()
     rows = _sweep_descent(
@@ -575,14 +594,11 @@ def _sweep(args):
         show_progress=_show_progress(args),
     )
     seconds = time.perf_counter() - start
-    from sklearn_catneuron._plotting import CostCurveDisplay
-
-    figure = _figure()
-    ax = figure.gca()
-    for row in rows:
-        CostCurveDisplay(
-            loss_curve=row.loss_curve, name=f"learning rate {row.learning_rate:g}"
-        ).plot(ax=ax)
+    figure = plots.figure(
+        "sweep",
+        [row.loss_curve for row in rows],
+        learning_rates=[row.learning_rate for row in rows],
+    )
     _atomic_write(
         args.plot, lambda f: _save_figure(figure, f, plot_format), force=args.force
     )
@@ -1311,6 +1327,22 @@ _TABLES = {"text": _TextTable, "csv": _CsvTable, "json": _JsonTable}
 
 
 # -- figures -------------------------------------------------------------------
+#
+# matplotlib takes about half a second to import and a quarter to draw and save
+# the plot, on top of scikit-learn's start-up. ``train`` and ``sweep`` hand the
+# plot to a second Python process (``_PlotProcess``), started before the data
+# is read: it imports matplotlib on the other core while this process imports
+# scikit-learn and trains, and draws while this one writes the model file. This
+# process never imports matplotlib (unless no second process can be started).
+
+_PLOT_DPI = 100
+# The second process: the parent's module search path, then ``_plot_worker``.
+_WORKER_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from sklearn_catneuron.cli import _plot_worker; sys.exit(_plot_worker())"
+)
+# At most this many bytes of the worker's stderr are read for an error line.
+_MAX_WORKER_ERROR = 64 * 1024
 
 
 def _figure():
@@ -1322,17 +1354,25 @@ def _figure():
     return figure
 
 
-def _cost_figure(model, learning_rate, n_test):
+def _train_figure(loss_curve, validation_loss_curve, *, best_iteration,
+                  learning_rate, n_test):  # fmt: skip
     """``train``'s plot: the training and test costs before each step.
 
     The test images are the neuron's validation set: ``CostCurveDisplay``
     draws their curve dashed and marks its lowest point (in orange here).
+    The arguments are the neuron's ``loss_curve_``, ``validation_loss_curve_``
+    and ``best_iteration_`` (as ``CostCurveDisplay.from_estimator`` takes
+    them), so that the figure can be drawn in another process.
     """
     from sklearn_catneuron._plotting import CostCurveDisplay
 
     figure = _figure()
     ax = figure.gca()
-    display = CostCurveDisplay.from_estimator(model, ax=ax)
+    display = CostCurveDisplay(
+        loss_curve=loss_curve,
+        validation_loss_curve=validation_loss_curve,
+        best_iteration=best_iteration,
+    ).plot(ax=ax)
     # In the first steps the test cost swings widely: a colour of its own
     # keeps the training curve visible there.
     display.validation_line_.set_color("tab:orange")
@@ -1345,5 +1385,183 @@ def _cost_figure(model, learning_rate, n_test):
     return figure
 
 
+def _sweep_figure(*loss_curves, learning_rates):
+    """``sweep``'s plot: the training cost curve of each learning rate."""
+    from sklearn_catneuron._plotting import CostCurveDisplay
+
+    figure = _figure()
+    ax = figure.gca()
+    for loss_curve, rate in zip(loss_curves, learning_rates, strict=True):
+        CostCurveDisplay(loss_curve=loss_curve, name=f"learning rate {rate:g}").plot(
+            ax=ax
+        )
+    return figure
+
+
+# Figure name -> the function that draws it from arrays and plain parameters.
+_FIGURES = {"train": _train_figure, "sweep": _sweep_figure}
+
+
 def _save_figure(figure, f, plot_format):
-    figure.savefig(f, format=plot_format, dpi=100)
+    """Write ``figure`` (a Figure, or a ``_RemoteFigure``) to the binary file ``f``."""
+    if isinstance(figure, _RemoteFigure):  # drawn in the format it was sent
+        figure.copy_to(f)
+    else:
+        figure.savefig(f, format=plot_format, dpi=_PLOT_DPI)
+
+
+class _PlotProcess:
+    """A second Python process that imports matplotlib now, to draw one figure later.
+
+    ``with _PlotProcess(plot_format) as plots:`` starts ``_plot_worker`` in a
+    new interpreter (the same executable and module search path), which
+    imports matplotlib while this process goes on. ``plots.figure(kind,
+    arrays, **params)`` sends it the arrays, so it draws
+    ``_FIGURES[kind](*arrays, **params)`` while this process goes on again;
+    ``_save_figure`` on the result copies the file the worker wrote, byte for
+    byte what ``savefig`` writes here. The worker is ended on leaving the
+    block, whatever happened (an error, Control-c, SIGTERM); if this process
+    is killed, the worker finds its input closed and exits. When no process
+    can be started, ``figure`` draws here instead: the same function, the same
+    file.
+    """
+
+    def __init__(self, plot_format):
+        self.plot_format = plot_format
+        self.process = None
+        self.errors = None
+
+    def __enter__(self):
+        import json
+        import subprocess
+
+        self.errors = tempfile.TemporaryFile()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE, json.dumps(sys.path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+            )
+        except (OSError, ValueError):  # no interpreter to start: draw here
+            self.process = None
+        return self
+
+    def __exit__(self, *exc_info):
+        process = self.process
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            for stream in (process.stdin, process.stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            process.wait()
+        self.errors.close()
+        return False
+
+    def figure(self, kind, arrays, **params):
+        """Have ``_FIGURES[kind](*arrays, **params)`` drawn; see the class.
+
+        Returns a matplotlib Figure if there is no worker, else a
+        ``_RemoteFigure``. A worker draws one figure only.
+        """
+        if self.process is None:
+            return _FIGURES[kind](*arrays, **params)
+        import json
+
+        import numpy as np
+
+        request = {
+            "kind": kind,
+            "params": params,
+            "format": self.plot_format,
+            "n_arrays": len(arrays),
+        }
+        payload = io.BytesIO()
+        payload.write(json.dumps(request).encode("ascii") + b"\n")
+        for array in arrays:
+            np.lib.format.write_array(
+                payload, np.asarray(array, dtype=np.float64), allow_pickle=False
+            )
+        try:
+            self.process.stdin.write(payload.getbuffer())
+            self.process.stdin.close()
+        except BrokenPipeError:  # the worker has ended; its status says why
+            pass
+        return _RemoteFigure(self)
+
+    def error_line(self):
+        """The last line the worker wrote on stderr, or how it ended."""
+        self.errors.seek(0, os.SEEK_END)
+        self.errors.seek(max(0, self.errors.tell() - _MAX_WORKER_ERROR))
+        lines = self.errors.read().decode("utf-8", "replace").splitlines()
+        lines = [line.strip() for line in lines if line.strip()]
+        if lines:
+            return lines[-1]
+        status = self.process.returncode
+        if status is not None and status < 0:
+            return f"the drawing process was killed by signal {-status}"
+        return f"the drawing process ended with status {status}"
+
+
+class _RemoteFigure:
+    """A figure that ``_plot_worker`` is drawing: see ``_PlotProcess``."""
+
+    def __init__(self, plots):
+        self.plots = plots
+
+    def copy_to(self, f):
+        """Copy the plot file the worker writes into the binary file ``f``."""
+        import shutil
+
+        process = self.plots.process
+        shutil.copyfileobj(process.stdout, f)
+        if process.wait() != 0:
+            raise CommandError(f"could not draw the plot ({self.plots.error_line()})")
+
+
+def _plot_worker():
+    """The second process of ``_PlotProcess``: import matplotlib, then draw.
+
+    Reads one request on stdin, as ``_RemoteFigure`` writes it (a JSON line,
+    then the arrays in ``.npy`` format), draws ``_FIGURES[kind]`` and writes
+    the plot file's bytes on stdout. An error is one line on stderr and exit
+    status 1; an empty input (the parent needed no plot) ends it at once.
+
+    Returns
+    -------
+    status : int
+        The exit status.
+    """
+    import json
+
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # only the plot's bytes go to stdout
+    warnings.simplefilter("ignore")  # the file or the error line tells
+    try:
+        # The slow imports first: the parent is busy meanwhile.
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import numpy as np
+        from matplotlib.figure import Figure  # noqa: F401
+
+        import sklearn_catneuron._plotting  # noqa: F401
+
+        data = io.BytesIO(sys.stdin.buffer.read())
+        line = data.readline()
+        if not line:
+            return 0
+        request = json.loads(line)
+        arrays = [
+            np.lib.format.read_array(data, allow_pickle=False)
+            for _ in range(request["n_arrays"])
+        ]
+        figure = _FIGURES[request["kind"]](*arrays, **request["params"])
+        image = io.BytesIO()
+        _save_figure(figure, image, request["format"])
+    except Exception as exc:  # one line for the parent's error message
+        message = " ".join(str(exc).split())
+        print(f"{type(exc).__name__}: {message}", file=sys.stderr, flush=True)
+        return 1
+    out.write(image.getbuffer())
+    out.flush()
+    return 0

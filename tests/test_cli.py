@@ -193,9 +193,21 @@ def plain_fit(X_train, y_train, X_test=None, y_test=None, **params):
     )
 
 
+def train_figure(model):
+    """The figure ``catneuron train`` draws for ``model`` (learning rate 0.005)."""
+    neuron = model[-1]
+    return cli._train_figure(
+        neuron.loss_curve_,
+        neuron.validation_loss_curve_,
+        best_iteration=neuron.best_iteration_,
+        learning_rate=0.005,
+        n_test=50,
+    )
+
+
 def test_cost_plot_shows_the_training_and_test_costs(catvnoncat):
     model = plain_fit(*catvnoncat)
-    figure = cli._cost_figure(model, 0.005, 50)
+    figure = train_figure(model)
     ax = figure.axes[0]
     training, test, best = ax.get_lines()
     assert_array_equal(training.get_ydata(), model[-1].loss_curve_)
@@ -215,12 +227,102 @@ def test_cost_plot_shows_the_training_and_test_costs(catvnoncat):
 def test_cost_plot_when_the_test_cost_is_lowest_after_the_last_step(catvnoncat):
     model = plain_fit(*catvnoncat, max_iter=150)
     assert model[-1].best_iteration_ == 150  # not one of the curve's steps
-    ax = cli._cost_figure(model, 0.005, 50).axes[0]
+    ax = train_figure(model).axes[0]
     assert len(ax.get_lines()) == 2  # the curves, no marker
     assert [text.get_text() for text in ax.get_legend().get_texts()] == [
         "training",
         "validation",
     ]
+
+
+def png_bytes(figure):
+    buffer = io.BytesIO()
+    cli._save_figure(figure, buffer, "png")
+    return buffer.getvalue()
+
+
+def test_plot_drawn_by_the_plot_process_is_the_one_drawn_here(trained, catvnoncat):
+    # 'catneuron train' has its second process draw the plot: the same file,
+    # byte for byte, as drawing the same fit in this process.
+    folder, result = trained
+    assert result.returncode == 0, result.stderr
+    expected = png_bytes(train_figure(plain_fit(*catvnoncat)))
+    assert (folder / "cost.png").read_bytes() == expected
+
+
+def neuron_curves(catvnoncat, max_iter=30):
+    neuron = plain_fit(*catvnoncat, max_iter=max_iter)[-1]
+    return [neuron.loss_curve_, neuron.validation_loss_curve_], {
+        "best_iteration": int(neuron.best_iteration_),
+        "learning_rate": 0.005,
+        "n_test": 50,
+    }
+
+
+# The plot process, then a check that it never imported scikit-learn (status 5).
+WORKER_WITHOUT_SKLEARN = cli._WORKER_CODE.replace(
+    "sys.exit(_plot_worker())",
+    "status = _plot_worker(); sys.exit(status or 5 * ('sklearn' in sys.modules))",
+)
+
+
+@pytest.mark.parametrize("kind", ["train", "sweep"])
+def test_plot_process_draws_without_scikit_learn(catvnoncat, monkeypatch, kind):
+    monkeypatch.setattr(cli, "_WORKER_CODE", WORKER_WITHOUT_SKLEARN)
+    arrays, params = neuron_curves(catvnoncat)
+    if kind == "sweep":
+        params = {"learning_rates": [0.005, 0.01]}
+    with cli._PlotProcess("png") as plots:
+        assert plots.process is not None
+        remote = plots.figure(kind, arrays, **params)
+        assert isinstance(remote, cli._RemoteFigure)
+        drawn = png_bytes(remote)
+        assert plots.process.returncode == 0
+    assert drawn == png_bytes(cli._FIGURES[kind](*arrays, **params))
+    assert drawn.startswith(PNG_SIGNATURE)
+
+
+def test_plot_process_failure_is_one_line(catvnoncat):
+    arrays, params = neuron_curves(catvnoncat)
+    params["best_iteration"] = 10**6  # not a step of the validation curve
+    with cli._PlotProcess("png") as plots:
+        remote = plots.figure("train", arrays, **params)
+        with pytest.raises(
+            cli.CommandError,
+            match=r"^could not draw the plot \(ValueError: best_iteration must be a "
+            r"step number from 0 to 30, got 1000000\.\)$",
+        ):
+            png_bytes(remote)
+
+
+def test_plot_process_killed_is_reported_and_ended_with_the_block(catvnoncat):
+    arrays, params = neuron_curves(catvnoncat)
+    with cli._PlotProcess("png") as plots:
+        plots.process.kill()
+        plots.process.wait()
+        remote = plots.figure("train", arrays, **params)  # its input is closed
+        with pytest.raises(
+            cli.CommandError,
+            match=r"^could not draw the plot \(the drawing process was killed by "
+            rf"signal {signal.SIGKILL}\)$",
+        ):
+            png_bytes(remote)
+    # A worker that was never asked for a plot is ended on leaving the block.
+    with cli._PlotProcess("png") as plots:
+        process = plots.process
+        assert process.poll() is None
+    assert process.returncode == -signal.SIGKILL
+    assert process.stdin.closed and process.stdout.closed
+
+
+def test_plot_drawn_here_when_no_process_starts(catvnoncat, monkeypatch):
+    arrays, params = neuron_curves(catvnoncat)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with cli._PlotProcess("png") as plots:
+        assert plots.process is None
+        figure = plots.figure("train", arrays, **params)
+    assert not isinstance(figure, cli._RemoteFigure)
+    assert png_bytes(figure) == png_bytes(cli._train_figure(*arrays, **params))
 
 
 def fitted_state(model):
@@ -1327,6 +1429,22 @@ def test_predict_imports_no_plotting(tmp_path, model_file, catvnoncat):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+
+
+def test_train_and_sweep_leave_matplotlib_to_the_plot_process(tmp_path, catvnoncat_dir):
+    # The plot is drawn by the second process (_PlotProcess): this one never
+    # imports matplotlib, and the plots are written all the same.
+    argvs = [train_args(tmp_path, catvnoncat_dir)]
+    argvs += [["sweep", "--data-home", str(catvnoncat_dir), "--max-iter", "3"]]
+    argvs[-1] += ["--quiet", "--plot", str(tmp_path / "s.png")]
+    code = LOADED_AFTER.format(argvs=argvs, heavy=["matplotlib"])
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+    assert sorted(contents(tmp_path)) == ["c.png", "m.cnm", "s.png"]
+    for name in ("c.png", "s.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
 
 
 def test_package_names_load_on_first_use():

@@ -37,3 +37,15 @@ def test_import_stays_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_plotting_needs_no_scikit_learn():
+    # catneuron train's plot process imports _plotting with matplotlib alone.
+    code = (
+        "import sys, sklearn_catneuron._plotting, matplotlib.figure; "
+        "print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
