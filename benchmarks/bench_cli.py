@@ -7,7 +7,19 @@ against a bare ``python -c "import sklearn"`` timed in the same rounds. The
 contenders alternate their order from round to round (``_bench.alternate``);
 medians and ranges are printed.
 
-    python benchmarks/bench_cli.py [--repeats 5] [--data DIR]
+    python benchmarks/bench_cli.py [--repeats 5] [--data DIR] [--baseline-checkout DIR]
+
+``--baseline-checkout DIR`` adds ``predict`` and ``train`` run from another
+checkout (for instance ``main``'s worktree), in the same rounds: a before and
+after of a change under the same load.
+
+Every process runs with a bytecode cache, as an installed package has one:
+``PYTHONDONTWRITEBYTECODE`` is dropped from the environment and
+``PYTHONPYCACHEPREFIX`` points at a temporary folder, which the untimed
+warm-up round fills (for scikit-learn as for this checkout, so the baseline
+and the contenders read the same kind of cache). Without it every process
+compiles the package's modules again (about 0.1 s for ``predict``, more for
+``train``); ``--no-bytecode-cache`` measures that instead.
 
 Goals (issue 12): ``--help`` under 1 s, ``predict`` of one photo under 2 s,
 ``train`` under 3 s, and ``import sklearn_catneuron`` adding less than 0.3 s to
@@ -52,6 +64,16 @@ def main(argv=None):
 
     p = parser(__doc__.splitlines()[0])
     add_data_option(p)
+    p.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep the environment's PYTHONDONTWRITEBYTECODE and PYTHONPYCACHEPREFIX",
+    )
+    p.add_argument(
+        "--baseline-checkout",
+        metavar="DIR",
+        help="also time predict and train from the package in this checkout",
+    )
     args = p.parse_args(argv)
     machine_report()
     env = {**os.environ, "CATNEURON_DATA": str(Path(args.data).resolve())}
@@ -62,9 +84,17 @@ def main(argv=None):
     env.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
+        if not args.no_bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+        print(
+            "bytecode cache: "
+            + (env.get("PYTHONPYCACHEPREFIX") or "the interpreter's default")
+            + (", not written" if env.get("PYTHONDONTWRITEBYTECODE") else "")
+        )
         # One model and one photo (a test image, saved as a PNG) for predict.
         subprocess.run(
-            [*CATNEURON, "train", "--quiet", "--model", "model.skops"],
+            [*CATNEURON, "train", "--quiet", "--model", "model.cnm"],
             cwd=folder,
             env=env,
             check=True,
@@ -85,7 +115,7 @@ def main(argv=None):
             check=True,
         )
         train = [*CATNEURON, "train", "--quiet", "--force"]
-        train += ["--model", "again.skops", "--plot", "again.png"]
+        train += ["--model", "again.cnm", "--plot", "again.png"]
         contenders = {
             "python -c 'import sklearn'": [PYTHON, "-c", "import sklearn"],
             "python -c 'import sklearn_catneuron'": [
@@ -104,13 +134,32 @@ def main(argv=None):
                 *CATNEURON,
                 "predict",
                 "--model",
-                "model.skops",
+                "model.cnm",
                 "photo.png",
             ],
             "catneuron train": train,
         }
+        other_env = env
+        if args.baseline_checkout:
+            other = Path(args.baseline_checkout).resolve()
+            if not (other / "sklearn_catneuron" / "cli.py").is_file():
+                sys.exit(f"error: {other} is not a checkout of sklearn-catneuron")
+            other_env = {**env, "PYTHONPATH": str(other)}
+            base_train = [*CATNEURON, "train", "--quiet", "--force"]
+            base_train += ["--model", "base.cnm", "--plot", "base.png"]
+            extra = {
+                "catneuron predict photo.png [baseline]": contenders[
+                    "catneuron predict photo.png"
+                ],
+                "catneuron train [baseline]": base_train,
+            }
+            contenders.update(extra)
+        commands = {
+            name: process(cmd, folder, other_env if "[baseline]" in name else env)
+            for name, cmd in contenders.items()
+        }
         times = alternate(
-            {name: process(cmd, folder, env) for name, cmd in contenders.items()},
+            commands,
             args.repeats,
         )
     print("\nwall clock of whole processes:")
@@ -122,13 +171,25 @@ def main(argv=None):
         "catneuron predict photo.png": 2.0,
         "catneuron train": 3.0,
     }
+    goals["catneuron predict photo.png [baseline]"] = 2.0
+    goals["catneuron train [baseline]"] = 3.0
+    width = max(map(len, times))
     for name, values in times.items():
         seconds = median(values)
-        line = f"  {name:<36} {seconds:7.3f} s  {seconds / base:5.2f}x import sklearn"
+        line = f"  {name:<{width}} {seconds:7.3f} s  {seconds / base:5.2f}x"
+        line += " import sklearn"
         if name in goals:
             met = "met" if seconds < goals[name] else "MISSED"
             line += f"  (goal < {goals[name]:g} s: {met})"
         print(line)
+    for name in ("catneuron predict photo.png", "catneuron train"):
+        if f"{name} [baseline]" in times:
+            before = median(times[f"{name} [baseline]"])
+            after = median(times[name])
+            print(
+                f"  {name}: {after - before:+.3f} s against the baseline checkout "
+                f"({after:.3f} s against {before:.3f} s)"
+            )
     added = median(times["import sklearn + the estimators"]) - base
     print(
         f"  the estimators add {added:.3f} s to import sklearn "
