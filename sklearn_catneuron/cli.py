@@ -11,9 +11,11 @@ Needs matplotlib, tqdm and Pillow: from a checkout of the project,
 ``pip install -e ".[cli]"``.
 
 Start-up is kept short: this module imports only the standard library at the
-top; NumPy, scikit-learn, the estimators, matplotlib, Pillow and tqdm are
-imported inside the commands that use them, so ``catneuron --help`` and
-``--version`` need none of them.
+top; NumPy, scikit-learn, the estimators, Pillow and tqdm are imported inside
+the commands that use them, so ``catneuron --help`` and ``--version`` need none
+of them. ``train`` and ``sweep`` draw their plot in a second Python process
+(``_PlotProcess``), started before the data is read, which imports matplotlib
+on the other core while this one imports scikit-learn and trains.
 """
 
 import argparse
