@@ -84,17 +84,18 @@ def choose_solver(solver, n_samples, n_features, n_columns, max_iter):
     return "primal"
 
 
-def neg_log_sigmoid(t):
+def neg_log_sigmoid(t, *, overwrite=False):
     """``-log(sigmoid(t))`` as ``log1p(exp(-|t|)) - min(t, 0)``: never overflows.
 
     Equal to ``-log_expit(t)`` to rounding, and several times faster on large
-    blocks: NumPy's exp and log1p are vectorised.
+    blocks: NumPy's exp and log1p are vectorised. With ``overwrite``, ``t``
+    holds ``min(t, 0)`` afterwards instead of a fresh array.
     """
     out = np.abs(t)
     np.negative(out, out=out)
     np.exp(out, out=out)
     np.log1p(out, out=out)
-    out -= np.minimum(t, 0)
+    out -= np.minimum(t, 0, out=t if overwrite else None)
     return out
 
 
@@ -181,10 +182,10 @@ class _InMemoryPath:
             self.step(self.residual(self.scores(row)))
 
     def costs(self, n_kept):
-        scores = self._history[:n_kept]
-        if self.half:
-            scores = 2 * scores  # exact
-        costs = self.weights.cost(neg_log_sigmoid(self.signs * scores))
+        # signs * (2 h) = (2 signs) * h: doubling is exact.
+        signs = 2 * self.signs if self.half else self.signs
+        margins = np.multiply(signs, self._history[:n_kept])
+        costs = self.weights.cost(neg_log_sigmoid(margins, overwrite=True))
         if self.alpha:
             costs = costs + 0.5 * self.alpha * self._sq_norms[:n_kept]
         return costs
@@ -470,14 +471,22 @@ class _GramPath(_InMemoryPath):
             if self.warm:
                 self.p_sq_norms = self.p_sq_norms[columns]
 
-    def result(self, columns=None):
-        """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``."""
+    def sample_weights(self, columns):
+        """``u`` of the selected columns (on ``rows`` only, if given)."""
+        u = self.u[:, columns]
+        return u if self.v_scale is None else self.v_scale * u
+
+    def result(self, columns=None, *, product=None):
+        """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``.
+
+        ``product``: ``X^T u`` of those columns, if already computed.
+        """
         if columns is None:
             columns = np.ones(self.u.shape[1], dtype=bool)
-        u = self.u[:, columns]
-        if self.v_scale is not None:
-            u = self.v_scale * u
-        if self.rows is None:
+        u = self.sample_weights(columns)
+        if product is not None:
+            coef = product
+        elif self.rows is None:
             coef = u.T @ self.X
         else:  # u is zero on the other samples
             padded = np.zeros((self.X.shape[0], u.shape[1]), dtype=u.dtype)
@@ -584,13 +593,20 @@ class _GroupedPath:
         if columns is None:
             columns = np.ones(self.n_columns, dtype=bool)
         selected = np.flatnonzero(columns)
-        coef = np.empty((len(selected), self.n_features), dtype=self.dtype)
-        intercept = np.empty(len(selected), dtype=self.dtype)
+        # Every group's X^T u in one product, u being zero off its rows.
+        u = np.zeros((self.X.shape[0], len(selected)), dtype=self.dtype)
+        parts = []
         for positions, path in self.groups:
             mine = columns[positions]
             if mine.any():
                 where = np.searchsorted(selected, positions[mine])
-                coef[where], intercept[where] = path.result(mine)
+                u[np.ix_(path.rows, where)] = path.sample_weights(mine)
+                parts.append((path, mine, where))
+        products = u.T @ self.X
+        coef = np.empty((len(selected), self.n_features), dtype=self.dtype)
+        intercept = np.empty(len(selected), dtype=self.dtype)
+        for path, mine, where in parts:
+            coef[where], intercept[where] = path.result(mine, product=products[where])
         return coef, intercept
 
     def keep(self, columns):
