@@ -1437,8 +1437,10 @@ class _PlotProcess:
         import json
         import subprocess
 
-        self.errors = tempfile.TemporaryFile()
+        if getattr(sys, "frozen", False):  # sys.executable runs no "-c"
+            return self
         try:
+            self.errors = tempfile.TemporaryFile()
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_CODE, json.dumps(sys.path)],
                 stdin=subprocess.PIPE,
@@ -1458,7 +1460,8 @@ class _PlotProcess:
                 with contextlib.suppress(OSError):
                     stream.close()
             process.wait()
-        self.errors.close()
+        if self.errors is not None:
+            self.errors.close()
         return False
 
     def figure(self, kind, arrays, **params):

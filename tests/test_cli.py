@@ -315,9 +315,19 @@ def test_plot_process_killed_is_reported_and_ended_with_the_block(catvnoncat):
     assert process.stdin.closed and process.stdout.closed
 
 
-def test_plot_drawn_here_when_no_process_starts(catvnoncat, monkeypatch):
+@pytest.mark.parametrize("why", ["no interpreter", "frozen", "no temporary file"])
+def test_plot_drawn_here_when_no_process_starts(catvnoncat, monkeypatch, why):
     arrays, params = neuron_curves(catvnoncat)
-    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    if why == "no interpreter":
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    elif why == "frozen":  # an application bundle: its executable runs no "-c"
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+    else:
+
+        def no_space():
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(cli.tempfile, "TemporaryFile", no_space)
     with cli._PlotProcess("png") as plots:
         assert plots.process is None
         figure = plots.figure("train", arrays, **params)
