@@ -21,6 +21,11 @@ and the contenders read the same kind of cache). Without it every process
 compiles the package's modules again (about 0.1 s for ``predict``, more for
 ``train``); ``--no-bytecode-cache`` measures that instead.
 
+``train`` draws its plot in a second process (``cli._PlotProcess``), which
+imports matplotlib while the first imports scikit-learn: that gains only when
+the second core is free. On a loaded machine the two processes share the
+cores, and ``train`` takes about as long as drawing in one process.
+
 Goals (issue 12): ``--help`` under 1 s, ``predict`` of one photo under 2 s,
 ``train`` under 3 s, and ``import sklearn_catneuron`` adding less than 0.3 s to
 ``import sklearn``. ``-X importtime`` lists what each import costs:
