@@ -1330,8 +1330,8 @@ _TABLES = {"text": _TextTable, "csv": _CsvTable, "json": _JsonTable}
 
 # -- figures -------------------------------------------------------------------
 #
-# matplotlib takes about half a second to import and a quarter to draw and save
-# the plot, on top of scikit-learn's start-up. ``train`` and ``sweep`` hand the
+# matplotlib takes 0.3 to 0.5 s to import and 0.1 to 0.2 s to draw and save the
+# plot, on top of scikit-learn's start-up. ``train`` and ``sweep`` hand the
 # plot to a second Python process (``_PlotProcess``), started before the data
 # is read: it imports matplotlib on the other core while this process imports
 # scikit-learn and trains, and draws while this one writes the model file. This
@@ -1356,8 +1356,9 @@ def _figure():
     return figure
 
 
-def _train_figure(loss_curve, validation_loss_curve, *, best_iteration,
-                  learning_rate, n_test):  # fmt: skip
+def _train_figure(
+    loss_curve, validation_loss_curve, *, best_iteration, learning_rate, n_test
+):
     """``train``'s plot: the training and test costs before each step.
 
     The test images are the neuron's validation set: ``CostCurveDisplay``
