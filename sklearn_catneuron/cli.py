@@ -1424,9 +1424,9 @@ class _PlotProcess:
     ``_save_figure`` on the result copies the file the worker wrote, byte for
     byte what ``savefig`` writes here. The worker is ended on leaving the
     block, whatever happened (an error, Control-c, SIGTERM); if this process
-    is killed, the worker finds its input closed and exits. When no process
-    can be started, ``figure`` draws here instead: the same function, the same
-    file.
+    is killed, the worker finds its input closed and exits. When this process
+    may run on one CPU only (nothing to gain) or no process can be started,
+    ``figure`` draws here instead: the same function, the same file.
     """
 
     def __init__(self, plot_format):
@@ -1439,6 +1439,8 @@ class _PlotProcess:
         import subprocess
 
         if getattr(sys, "frozen", False):  # sys.executable runs no "-c"
+            return self
+        if _usable_cpus() < 2:  # the two processes would take turns: no gain
             return self
         try:
             self.errors = tempfile.TemporaryFile()
@@ -1508,6 +1510,13 @@ class _PlotProcess:
         if status is not None and status < 0:
             return f"the drawing process was killed by signal {-status}"
         return f"the drawing process ended with status {status}"
+
+
+def _usable_cpus():
+    """How many CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _RemoteFigure:

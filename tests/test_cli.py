@@ -269,6 +269,7 @@ WORKER_WITHOUT_SKLEARN = cli._WORKER_CODE.replace(
 @pytest.mark.parametrize("kind", ["train", "sweep"])
 def test_plot_process_draws_without_scikit_learn(catvnoncat, monkeypatch, kind):
     monkeypatch.setattr(cli, "_WORKER_CODE", WORKER_WITHOUT_SKLEARN)
+    monkeypatch.setattr(cli, "_usable_cpus", lambda: 2)  # whatever this machine
     arrays, params = neuron_curves(catvnoncat)
     if kind == "sweep":
         params = {"learning_rates": [0.005, 0.01]}
@@ -282,7 +283,8 @@ def test_plot_process_draws_without_scikit_learn(catvnoncat, monkeypatch, kind):
     assert drawn.startswith(PNG_SIGNATURE)
 
 
-def test_plot_process_failure_is_one_line(catvnoncat):
+def test_plot_process_failure_is_one_line(catvnoncat, monkeypatch):
+    monkeypatch.setattr(cli, "_usable_cpus", lambda: 2)
     arrays, params = neuron_curves(catvnoncat)
     params["best_iteration"] = 10**6  # not a step of the validation curve
     with cli._PlotProcess("png") as plots:
@@ -295,7 +297,10 @@ def test_plot_process_failure_is_one_line(catvnoncat):
             png_bytes(remote)
 
 
-def test_plot_process_killed_is_reported_and_ended_with_the_block(catvnoncat):
+def test_plot_process_killed_is_reported_and_ended_with_the_block(
+    catvnoncat, monkeypatch
+):
+    monkeypatch.setattr(cli, "_usable_cpus", lambda: 2)
     arrays, params = neuron_curves(catvnoncat)
     with cli._PlotProcess("png") as plots:
         plots.process.kill()
@@ -315,10 +320,17 @@ def test_plot_process_killed_is_reported_and_ended_with_the_block(catvnoncat):
     assert process.stdin.closed and process.stdout.closed
 
 
-@pytest.mark.parametrize("why", ["no interpreter", "frozen", "no temporary file"])
+@pytest.mark.parametrize(
+    "why", ["no interpreter", "frozen", "no temporary file", "one CPU"]
+)
 def test_plot_drawn_here_when_no_process_starts(catvnoncat, monkeypatch, why):
     arrays, params = neuron_curves(catvnoncat)
-    if why == "no interpreter":
+    if why == "one CPU":  # e.g. 'taskset -c 0 catneuron train'
+        if hasattr(os, "sched_getaffinity"):
+            monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        else:
+            monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    elif why == "no interpreter":
         monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     elif why == "frozen":  # an application bundle: its executable runs no "-c"
         monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -1441,6 +1453,9 @@ def test_predict_imports_no_plotting(tmp_path, model_file, catvnoncat):
     assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
 
 
+@pytest.mark.skipif(
+    cli._usable_cpus() < 2, reason="on one CPU the plot is drawn in this process"
+)
 def test_train_and_sweep_leave_matplotlib_to_the_plot_process(tmp_path, catvnoncat_dir):
     # The plot is drawn by the second process (_PlotProcess): this one never
     # imports matplotlib, and the plots are written all the same.
