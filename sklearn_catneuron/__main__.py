@@ -1,6 +1,6 @@
 """``python -m sklearn_catneuron``: the ``catneuron`` command line."""
 
-from sklearn_catneuron.cli import main
+from sklearn_catneuron.cli import _script_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_script_main())

@@ -401,6 +401,30 @@ got '-1' (see 'catneuron train --help')
             return _EXIT_TERMINATED
 
 
+def _script_main():
+    """The ``catneuron`` script and ``python -m sklearn_catneuron``: ``main()``.
+
+    The process ends right after: the objects of the libraries loaded (NumPy,
+    SciPy, pandas, scikit-learn) are then frozen out of the garbage collector
+    (``gc.freeze``), so the interpreter's shutdown does not walk them all to
+    free memory the system takes back anyway (about 0.3 s here, a fifth of a
+    ``predict``). Shutdown still runs as usual otherwise (``atexit``, stdout
+    and stderr flushed); every output file is written, synced and closed
+    before ``main`` returns. Not for use inside a longer-running program: call
+    ``main`` there.
+
+    Returns
+    -------
+    status : int
+        The exit status ``main`` returns.
+    """
+    import gc
+
+    status = main()
+    gc.freeze()
+    return status
+
+
 def _silence_stdout():
     """Point stdout at the null device, so exiting does not fail to flush it."""
     with contextlib.suppress(OSError, ValueError, AttributeError):

@@ -22,6 +22,7 @@ import termios
 import time
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1470,6 +1471,28 @@ def test_train_and_sweep_leave_matplotlib_to_the_plot_process(tmp_path, catvnonc
     assert sorted(contents(tmp_path)) == ["c.png", "m.cnm", "s.png"]
     for name in ("c.png", "s.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_script_runs_main_then_freezes_the_collector(tmp_path):
+    # The catneuron script and 'python -m sklearn_catneuron' end with
+    # gc.freeze(): the shutdown then skips collecting every library object.
+    # main itself, called from Python, leaves the collector alone.
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="catneuron")
+    assert script.value == "sklearn_catneuron.cli:_script_main"
+    code = (
+        "import gc, sys; from sklearn_catneuron import cli; "
+        "sys.argv[1:] = ['train', '--max-iter', '0']; "
+        "print(cli.main(), gc.get_freeze_count() == 0, file=sys.stdout); "
+        "print(cli._script_main(), gc.get_freeze_count() > 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.stdout.splitlines() == ["2 True", "2 True"]
+    main_module = Path(sklearn_catneuron.__file__).with_name("__main__.py").read_text()
+    assert "raise SystemExit(_script_main())" in main_module
 
 
 def test_package_names_load_on_first_use():
