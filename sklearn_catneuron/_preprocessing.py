@@ -502,6 +502,26 @@ def _scale(X, max_value):
     return _scale_pixels(X, max_value)
 
 
+def _scaled_dtype(dtype):
+    """The dtype of the scaled pixels: float32 for float32, else float64."""
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def _scale_rows(X, rows, max_value, out, where=""):
+    """Check the rows ``rows`` of ``X`` (2-D) and write them divided to ``out``.
+
+    ``out`` has the shape of ``X[rows]`` and the dtype of :func:`_scaled_dtype`.
+    A bad value raises the error of :func:`_check_pixel_values`, counted over the
+    whole of ``X``. The one place pixels are divided: :func:`_scale_pixels`
+    fills a whole output with it, and the fused prediction path of
+    :class:`~sklearn_catneuron.NeuronPipeline` fills a small reused buffer.
+    """
+    block = X[rows]
+    if _needs_range_check(X.dtype, max_value) and not _in_range(block, max_value):
+        _raise_for_pixel_values(X, max_value, where)
+    np.divide(block, max_value, out=out, dtype=out.dtype)
+
+
 def _scale_pixels(X, max_value, where=""):
     """Check the pixels of ``X`` (2-D) and return ``X / max_value``.
 
@@ -511,14 +531,9 @@ def _scale_pixels(X, max_value, where=""):
     the input is read from memory once and no temporary of the size of ``X``
     is made.
     """
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    out = np.empty(X.shape, dtype=dtype)
-    check = _needs_range_check(X.dtype, max_value)
+    out = np.empty(X.shape, dtype=_scaled_dtype(X.dtype))
     for rows in _row_blocks(X):
-        block = X[rows]
-        if check and not _in_range(block, max_value):
-            _raise_for_pixel_values(X, max_value, where)
-        np.divide(block, max_value, out=out[rows], dtype=dtype)
+        _scale_rows(X, rows, max_value, out[rows], where)
     return out
 
 
