@@ -104,7 +104,8 @@ def _score_row_blocks(n_samples, n_features, dtype):
     starts = list(range(0, n_samples, step))
     if len(starts) > 1 and n_samples - starts[-1] == 1:
         starts.pop()
-    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n_samples], strict=True)]
+    ends = [*starts[1:], n_samples] if starts else []
+    return [slice(start, end) for start, end in zip(starts, ends, strict=True)]
 
 
 class _BlockScores:
