@@ -81,12 +81,13 @@ def test_cat_test_accuracy_is_the_reference(catvnoncat, reference_pipeline):
     assert int((fused.predict(X_test) == y_test).sum()) == 35
 
 
+DTYPES = (np.uint8, np.float32, np.float64)
+
+
 @pytest.mark.parametrize(
     "dtype, n",
     [(np.uint8, 683), (np.float64, 683), (np.float32, 1365)]
-    + [
-        (dtype, n) for dtype in (np.uint8, np.float32, np.float64) for n in (1000, 2047)
-    ],
+    + [(dtype, n) for dtype in DTYPES for n in (1000, 2047)],
 )
 def test_generated_images_give_bit_identical_outputs(fitted, dtype, n):
     # Blocks of 341 rows for float64 (uint8 images are scaled to float64) and
