@@ -65,21 +65,6 @@ class NeuronPipeline(Pipeline):
     verbose : bool, default=False
         Print the time taken by each step's ``fit``.
 
-    Attributes
-    ----------
-    named_steps : :class:`~sklearn.utils.Bunch`
-        The steps by name.
-
-    classes_ : ndarray of shape (n_classes,)
-        The class labels of the last step.
-
-    n_features_in_ : int
-        Number of values per image seen by the first step's ``fit``.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen by the first step's ``fit``; only when ``X``
-        was a DataFrame with string column names.
-
     See Also
     --------
     make_neuron_pipeline : Build one from a flattener and a classifier.
@@ -87,6 +72,9 @@ class NeuronPipeline(Pipeline):
 
     Notes
     -----
+    Its attributes (``named_steps``, ``classes_``, ``n_features_in_``,
+    ``feature_names_in_``) are those of :class:`~sklearn.pipeline.Pipeline`.
+
     The rows are taken in the same blocks as
     ``SigmoidNeuronClassifier.decision_function`` takes them on an already
     flattened ``X``, each block divided by the flattener's own code and scored
