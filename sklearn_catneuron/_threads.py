@@ -7,14 +7,39 @@ contiguous share of the blocks and its own state (buffers) from
 
 While two threads run, BLAS runs on one thread in each (as scikit-learn's
 KMeans limits it): a product of a few rows handed to a second BLAS thread can
-wait a whole scheduler slice for it on a busy machine, once per block.
+wait a whole scheduler slice for it on a busy machine, once per block. The
+limit is process-wide (BLAS has one setting), so it is taken by the first of
+any number of concurrent callers and given back by the last one.
 """
 
 import threading
+from contextlib import contextmanager
 
 from sklearn.utils.parallel import _get_threadpool_controller
 
 __all__ = ["for_each_block"]
+
+_limit_lock = threading.Lock()
+_limit = {"users": 0, "limiter": None}
+
+
+@contextmanager
+def _one_blas_thread():
+    """BLAS on one thread until the last concurrent user of this leaves."""
+    with _limit_lock:
+        if _limit["users"] == 0:
+            _limit["limiter"] = _get_threadpool_controller().limit(
+                limits=1, user_api="blas"
+            )
+        _limit["users"] += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit["users"] -= 1
+            if _limit["users"] == 0:
+                _limit.pop("limiter").restore_original_limits()
+                _limit["limiter"] = None
 
 # Two threads: the development machine has 2 cores, and the work (memory
 # bound divisions, BLAS products of a few rows) gains little beyond that.
@@ -72,7 +97,7 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
         work(shares[0])
     else:
         helpers = [threading.Thread(target=work, args=(part,)) for part in shares[1:]]
-        with _get_threadpool_controller().limit(limits=1, user_api="blas"):
+        with _one_blas_thread():
             for helper in helpers:
                 helper.start()
             try:

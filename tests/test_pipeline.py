@@ -1,6 +1,7 @@
 """NeuronPipeline: the fused prediction path against the plain Pipeline."""
 
 import pickle
+import threading
 import tracemalloc
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import sklearn_catneuron._neuron as neuron_module
 from sklearn_catneuron import (
@@ -277,6 +278,7 @@ def test_decision_function_parameters_are_refused_as_by_the_plain_pipeline(fitte
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize(
     "max_value, dtype",
     [(1e-300, np.float32), (np.inf, np.float64), (1e39, np.float32)],
@@ -481,3 +483,41 @@ def test_estimator_checks_pass_where_the_plain_pipeline_passes():
     passed = {name for name, status in plain if status == "passed"}
     assert passed
     assert {name for name, status in fused if status == "passed"} >= passed
+
+
+def test_concurrent_predictions_give_back_the_blas_threads(fitted):
+    # The fused path runs BLAS on one thread while it works; callers in other
+    # threads overlap, and the last one to finish restores the setting.
+    X = _images(np.random.default_rng(12), 1000)
+    expected = fitted.predict_proba(X)
+    fused = _fused_from(fitted)
+    results = []
+
+    def predict():
+        results.extend(
+            np.array_equal(fused.predict_proba(X), expected) for _ in range(5)
+        )
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        threads = [threading.Thread(target=predict) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = {
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        }
+    assert results == [True] * 20
+    assert after == {2}
+
+
+def test_methods_the_last_step_lacks_are_missing_as_in_pipeline(fitted):
+    from sklearn.svm import LinearSVC
+
+    fused = make_neuron_pipeline(classifier=LinearSVC())
+    plain = make_pipeline(ImageFlattener(), LinearSVC())
+    for method in METHODS:
+        assert hasattr(fused, method) == hasattr(plain, method)
+    assert not hasattr(fused, "predict_proba")
