@@ -94,24 +94,36 @@ def print_load(label):
         print(f"{label}: {one:.2f} (1 min), {five:.2f} (5 min)")
 
 
-def alternate(contenders, repeats, warmup=1):
+def alternate(contenders, repeats, warmup=1, min_time=0.0):
     """Time each contender ``repeats`` times, alternating their order.
 
     Repetition ``r`` runs the contenders in turn, starting from contender
     ``r mod k``, so that none always runs first (cold caches) or last. One
-    untimed warm-up run each first. Returns ``{name: [seconds, ...]}``.
+    untimed warm-up run each first. With ``min_time``, a contender whose
+    warm-up took less is called that many times in a row per timing, as
+    :mod:`timeit` does, and the time per call is kept: a short call timed
+    alone right after a long one pays for cold caches and fresh pages that
+    the long one's timing absorbs. Returns ``{name: [seconds per call, ...]}``;
+    ``alternate.calls`` holds the calls per timing.
     """
     names = list(contenders)
+    calls = dict.fromkeys(names, 1)
     for _ in range(warmup):
         for name in names:
+            start = time.perf_counter()
             contenders[name]()
+            took = time.perf_counter() - start
+            if min_time and took < min_time:
+                calls[name] = max(calls[name], int(np.ceil(min_time / took)))
     times = {name: [] for name in names}
     for r in range(repeats):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
             start = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(calls[name]):
+                contenders[name]()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    alternate.calls = calls
     return times
 
 
@@ -121,11 +133,15 @@ def median(values):
 
 def print_times(times):
     width = max(map(len, times))
+    calls = getattr(alternate, "calls", {})
     for name, values in times.items():
         spread = f"{min(values):.4f}..{max(values):.4f}"
+        each = calls.get(name, 1)
         print(
             f"  {name:<{width}}  median {median(values):.4f} s  "
-            f"(range {spread}, n={len(values)})"
+            f"(range {spread}, n={len(values)}"
+            + (f", {each} calls in a row per timing" if each > 1 else "")
+            + ")"
         )
 
 

@@ -11,7 +11,7 @@ Also prints the fraction of the machine's dgemm peak the search reaches.
 neuron as it was before the Gram path (slow: about 30 s a repetition);
 ``--float32`` runs every contender on float32 images.
 
-    python benchmarks/bench_cv.py [--repeats 3] [--data DIR]
+    python benchmarks/bench_cv.py [--repeats 3] [--min-time 0.5] [--data DIR]
                                   [--pre-issue-baseline] [--float32]
 """
 
@@ -60,6 +60,11 @@ def main(argv=None):
     add_data_option(p)
     p.add_argument("--pre-issue-baseline", action="store_true")
     p.add_argument("--float32", action="store_true")
+    p.add_argument(
+        "--min-time", type=float, default=0.5,
+        help="call a contender faster than this (seconds) several times in a row "
+        "per timing and keep the time per call, as timeit does (0: one call)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
     if args.float32:
@@ -101,7 +106,7 @@ def main(argv=None):
     }
     if args.pre_issue_baseline:
         contenders["GridSearchCV(n_jobs=1), solver='primal'"] = fit_grid_primal
-    times = alternate(contenders, args.repeats)
+    times = alternate(contenders, args.repeats, min_time=args.min_time)
     print("\ntimes (search and refit, preprocessing included):")
     print_times(times)
 

@@ -9,7 +9,11 @@ uint8 images. Checks the predictions are identical and the costs equal.
 Goals: at least 90x faster with identical predictions, 110x from float32
 images (issue 12; issue 4 asked 25x).
 
-    python benchmarks/bench_fit.py [--repeats 5] [--data DIR]
+    python benchmarks/bench_fit.py [--repeats 5] [--min-time 0.25] [--data DIR]
+
+Each of our fits takes tens of milliseconds: by default it is called several
+times in a row per timing (``--min-time``), as ``timeit`` does; ``--min-time
+0`` times single calls, each right after the other contenders.
 """
 
 import numpy as np
@@ -80,6 +84,11 @@ class _NoOp:
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     add_data_option(p)
+    p.add_argument(
+        "--min-time", type=float, default=0.25,
+        help="call a contender faster than this (seconds) several times in a row "
+        "per timing and keep the time per call, as timeit does (0: one call)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
     machine_report()
@@ -106,7 +115,7 @@ def main(argv=None):
         "fit, float32 images": ours("float32", X_train32),
         "fit, a no-op callback": ours("callback", X_train, callbacks=[_NoOp()]),
     }
-    times = alternate(contenders, args.repeats)
+    times = alternate(contenders, args.repeats, min_time=args.min_time)
     print("\ntimes (2,000 steps, preprocessing included):")
     print_times(times)
 

@@ -285,16 +285,15 @@ def test_cv_fold_blocks_keep_each_folds_iterates(cat):
     weight = np.repeat(np.column_stack(folds).astype(float), 2, axis=1)
     rates = np.tile([0.005, 0.001], 3)
 
-    def run(blocks):
+    def run(groups):
         path = make_path(
             X, y[:, None].astype(float), weight, coef=np.zeros((6, 1, X.shape[1])),
             intercept=np.zeros((6, 1)), learning_rates=rates, alpha=0.0,
             fit_intercept=True, solver="gram",
         )  # fmt: skip
-        assert (path.blocks is not None) == blocks
-        if not blocks:
-            return descend(path, max_iter=200)
-        assert [len(index[0]) for index, _ in path.blocks] == [139, 139, 140]
+        assert isinstance(path, _engine._GroupedPath) == groups
+        if groups:
+            assert [len(p.rows) for _, p in path.groups] == [139, 139, 140]
         return descend(path, max_iter=200)
 
     with_blocks = run(True)
@@ -305,11 +304,85 @@ def test_cv_fold_blocks_keep_each_folds_iterates(cat):
             assert_allclose(coef, w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
             assert_allclose(with_blocks.intercept[2 * k + j, 0], b, rtol=1e-10)
     # The same descent through the one wide product of G.
-    original = _engine._GramPath._support_blocks
+    original = _engine._support_groups
     try:
-        _engine._GramPath._support_blocks = lambda self: None
+        _engine._support_groups = lambda weight, gram: None
         wide = run(False)
     finally:
-        _engine._GramPath._support_blocks = original
+        _engine._support_groups = original
     assert_allclose(with_blocks.coef, wide.coef, rtol=1e-12, atol=1e-15)
     assert_allclose(with_blocks.loss_curves, wide.loss_curves, rtol=1e-12)
+
+
+class _EveryStep(Observer):
+    """Watches every step, so the loop takes them one at a time."""
+
+    def on_step(self, view):
+        return False
+
+
+def _curves_close(left, right):
+    for a, b in zip(left.loss_curves, right.loss_curves, strict=True):
+        assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("cost_every", [1, 100])
+def test_steps_run_in_blocks_equal_single_steps(cat, cost_every):
+    """Without rules or watchers the path runs the steps up to each costs
+    check at once (``advance``); with a watcher, one at a time."""
+    X, y, _, _ = cat
+
+    def run(observers):
+        path = make_path(
+            X, y[:, None].astype(float), np.ones(len(y)),
+            coef=np.zeros((1, 1, X.shape[1])), intercept=np.zeros((1, 1)),
+            learning_rates=[0.005], alpha=0.0, fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        return descend(path, max_iter=250, observers=observers, cost_every=cost_every)
+
+    blocks, single = run([]), run([_EveryStep()])
+    assert_array_equal(blocks.coef, single.coef)
+    assert_array_equal(blocks.intercept, single.intercept)
+    assert_array_equal(blocks.loss_curves[0], single.loss_curves[0])
+    assert np.isfinite(blocks.loss_curves[0]).sum() == (250 if cost_every == 1 else 4)
+
+
+@pytest.mark.parametrize("cost_every", [1, 100])
+def test_fold_groups_step_as_one_stack(cat, cost_every, monkeypatch):
+    """Five folds of 167 or 168 training rows, three rates each: the groups
+    stepped as one padded stack equal each group stepped alone, the plain
+    one-step-at-a-time loop and the one wide product of ``G``."""
+    X, y, _, _ = cat
+    folds = [np.arange(len(y)) % 5 != k for k in range(5)]
+    weight = np.repeat(np.column_stack(folds).astype(float), 3, axis=1)
+    # Rates of 0.01 and more amplify rounding on some folds (the descent
+    # overshoots); these do not.
+    rates = np.tile([0.005, 0.001, 0.002], 5)
+
+    def run(observers=()):
+        path = make_path(
+            X, y[:, None].astype(float), weight, coef=np.zeros((15, 1, X.shape[1])),
+            intercept=np.zeros((15, 1)), learning_rates=rates, alpha=0.0,
+            fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        result = descend(path, max_iter=250, observers=observers, cost_every=cost_every)
+        return path, result
+
+    path, stacked = run()
+    assert isinstance(path, _engine._GroupedPath)
+    assert sorted(len(p.rows) for _, p in path.groups) == [167, 167, 167, 167, 168]
+    assert path._stack is not None
+    _, plain = run([_EveryStep()])
+    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
+    _, per_group = run()
+    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
+    wide_path, wide = run()
+    assert isinstance(wide_path, _engine._GramPath)
+    for other in (plain, per_group, wide):
+        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
+        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
+        _curves_close(stacked, other)
+    # Each column is the descent on its fold's rows alone.
+    w, b = reference_loop(X[folds[3]], y[folds[3]], 250, learning_rate=0.002)
+    assert_allclose(stacked.coef[11, 0], w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
+    assert_allclose(stacked.intercept[11, 0], b, rtol=1e-10)
