@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
 
 from sklearn_catneuron._array_api import device_namespace, float_dtypes
 from sklearn_catneuron._dask import is_dask_array
+from sklearn_catneuron._threads import N_THREADS, for_each_block
 
 __all__ = ["ImageFlattener"]
 
@@ -522,25 +523,31 @@ def _scale_rows(X, rows, max_value, out, where=""):
     np.divide(block, max_value, out=out, dtype=out.dtype)
 
 
-def _scale_pixels(X, max_value, where=""):
+def _scale_pixels(X, max_value, where="", n_threads=N_THREADS):
     """Check the pixels of ``X`` (2-D) and return ``X / max_value``.
 
     float32 stays float32, anything else becomes float64, with the rounding of
     ``np.divide(X, max_value, dtype=dtype)``. The output is allocated once and
     filled block by block, each block checked just before it is divided, so
     the input is read from memory once and no temporary of the size of ``X``
-    is made.
+    is made. Two threads fill halves of the blocks (the division and the
+    first touch of the output's memory run on both cores); a bad value raises
+    the same error whichever thread meets it.
     """
     out = np.empty(X.shape, dtype=_scaled_dtype(X.dtype))
-    for rows in _row_blocks(X):
-        _scale_rows(X, rows, max_value, out[rows], where)
+
+    def make_step():
+        return lambda rows: _scale_rows(X, rows, max_value, out[rows], where)
+
+    for_each_block(_row_blocks(X), make_step, n_threads=n_threads)
     return out
 
 
 def _flatten_block(block, max_value):
     """Flatten and scale one row chunk of a Dask array (checked as it goes)."""
+    # One thread: Dask's own workers already keep the cores busy.
     return _scale_pixels(
-        block.reshape(block.shape[0], -1), max_value, where=" in one chunk"
+        block.reshape(block.shape[0], -1), max_value, " in one chunk", n_threads=1
     )
 
 

@@ -41,6 +41,7 @@ def _one_blas_thread():
                 _limit.pop("limiter").restore_original_limits()
                 _limit["limiter"] = None
 
+
 # Two threads: the development machine has 2 cores, and the work (memory
 # bound divisions, BLAS products of a few rows) gains little beyond that.
 N_THREADS = 2
