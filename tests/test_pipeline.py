@@ -35,8 +35,8 @@ def _fused_from(plain):
 
 def _images(rng, n, dtype=np.uint8, shape=SHAPE):
     images = rng.integers(0, 256, size=(n, *shape))
-    if dtype == np.uint8:
-        return images.astype(np.uint8)
+    if np.dtype(dtype).kind in "iu":
+        return images.astype(dtype)
     return ((images + rng.random(images.shape)) * (255 / 256)).astype(dtype)
 
 
@@ -88,7 +88,8 @@ DTYPES = (np.uint8, np.float32, np.float64)
 @pytest.mark.parametrize(
     "dtype, n",
     [(np.uint8, 683), (np.float64, 683), (np.float32, 1365)]
-    + [(dtype, n) for dtype in DTYPES for n in (1000, 2047)],
+    + [(dtype, n) for dtype in DTYPES for n in (1000, 2047)]
+    + [(np.int16, 1000), (np.float16, 1000)],
 )
 def test_generated_images_give_bit_identical_outputs(fitted, dtype, n):
     # Blocks of 341 rows for float64 (uint8 images are scaled to float64) and
