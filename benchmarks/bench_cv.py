@@ -143,9 +143,13 @@ def main(argv=None):
     )
     peak = dgemm_peak(X_train.dtype == np.float32)
     n, d = len(X_train), int(np.prod(X_train.shape[1:]))
-    # The Gram matrix, 2,000 steps of G @ U for the 40 columns, the refit's
-    # 2,000 steps of G @ u: the floating-point work of the search.
-    flops = 2.0 * n * n * d + 2000 * 2.0 * n * n * (len(RATES) * 5 + 1)
+    # The Gram matrix, 2,000 steps of G[R, R] @ U_R for each fold's training
+    # rows R and its 8 rate columns, the refit's 2,000 steps of G @ u: the
+    # floating-point work of the search.
+    train_sizes = [len(train) for train, _ in cv.split(X_train, y_train)]
+    flops = 2.0 * n * n * d + 2000 * 2.0 * (
+        sum(r * r for r in train_sizes) * len(RATES) + n * n
+    )
     rate = flops / ours_time / 1e9
     print(
         f"  {flops / 1e9:.2f} GFLOP in {ours_time:.3f} s: {rate:.1f} GFLOP/s, "
