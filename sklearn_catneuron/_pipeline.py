@@ -79,7 +79,7 @@ class NeuronPipeline(Pipeline):
     ``SigmoidNeuronClassifier.decision_function`` takes them on an already
     flattened ``X``, each block divided by the flattener's own code and scored
     by the classifier's own code, so both paths make the same BLAS calls on
-    arrays of the same shapes. Memory: two buffers of about 4 MB instead of a
+    arrays of the same shapes. Memory: two buffers of about 2 MB instead of a
     float copy of the images.
 
     Examples
