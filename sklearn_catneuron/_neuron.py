@@ -145,7 +145,7 @@ def _numpy_scores(X, coef, intercept):
     not keep the BLAS threads busy.
     """
     scores = _BlockScores(coef, intercept, *X.shape, X.dtype)
-    for_each_block(scores.blocks, lambda: lambda rows: scores.fill(rows, X[rows]))
+    for_each_block(scores.blocks, lambda share: lambda rows: scores.fill(rows, X[rows]))
     return scores.result()
 
 

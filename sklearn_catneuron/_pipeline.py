@@ -323,10 +323,12 @@ def _fused_scores(flattener, classifier, X):
     X = flattener._flatten(X, reset=False)  # the checks of ``transform``
     dtype = _scaled_dtype(X.dtype)
     scores = _BlockScores(classifier.coef_, classifier.intercept_, *X.shape, dtype)
-    max_rows = max(rows.stop - rows.start for rows in scores.blocks)
 
-    def make_step():
-        buffer = np.empty((max_rows, X.shape[1]), dtype)
+    def make_step(share):
+        # Sized for this thread's blocks: all the buffers together hold at
+        # most every row once (two blocks of very wide rows), usually a few.
+        n_rows = max(block.stop - block.start for block in share)
+        buffer = np.empty((n_rows, X.shape[1]), dtype)
 
         def step(rows):
             out = buffer[: rows.stop - rows.start]

@@ -536,7 +536,7 @@ def _scale_pixels(X, max_value, where="", n_threads=N_THREADS):
     """
     out = np.empty(X.shape, dtype=_scaled_dtype(X.dtype))
 
-    def make_step():
+    def make_step(share):
         return lambda rows: _scale_rows(X, rows, max_value, out[rows], where)
 
     for_each_block(_row_blocks(X), make_step, n_threads=n_threads)

@@ -56,8 +56,10 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
         The blocks of rows, in order.
 
     make_step : callable
-        Called once in each thread (never concurrently with another thread's
-        steps on the same state), it returns that thread's ``step``.
+        ``make_step(share)`` is called once in each thread with the blocks
+        that thread will run (a contiguous slice of ``blocks``), and returns
+        that thread's ``step``; buffers sized for ``share`` hold at most all
+        the rows together.
 
     n_threads : int, default=2
         The most threads used; one thread (the caller's) for fewer than two
@@ -73,19 +75,21 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
     --------
     >>> from sklearn_catneuron._threads import for_each_block
     >>> seen = []
-    >>> for_each_block([slice(0, 2), slice(2, 4)], lambda: seen.append)
+    >>> for_each_block([slice(0, 2), slice(2, 4)], lambda share: seen.append)
     >>> sorted(block.start for block in seen)
     [0, 2]
     """
     n_threads = max(min(n_threads, len(blocks)), 1)
     share = -(-len(blocks) // n_threads)
     shares = [blocks[i * share : (i + 1) * share] for i in range(n_threads)]
+    shares = [part for part in shares if part] or [blocks]
+    n_threads = len(shares)
     failed = threading.Event()
     errors = []
 
     def work(blocks):
         try:
-            step = make_step()
+            step = make_step(blocks)
             for rows in blocks:
                 if failed.is_set():
                     return

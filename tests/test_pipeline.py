@@ -23,6 +23,7 @@ from sklearn_catneuron import (
     make_neuron_pipeline,
 )
 from sklearn_catneuron._neuron import _score_row_blocks
+from sklearn_catneuron._threads import for_each_block
 
 METHODS = ["predict", "predict_proba", "predict_log_proba", "decision_function"]
 SHAPE = (16, 16, 3)  # 768 values: 341 float64 rows (682 float32 rows) a block
@@ -522,3 +523,37 @@ def test_methods_the_last_step_lacks_are_missing_as_in_pipeline(fitted):
     for method in METHODS:
         assert hasattr(fused, method) == hasattr(plain, method)
     assert not hasattr(fused, "predict_proba")
+
+
+def test_very_wide_images_never_take_more_than_one_copy():
+    # Rows of 2.4 MB: blocks of 2 rows and a last one of 3. Each thread's
+    # buffer is sized for its own blocks, so together they hold the 5 rows.
+    rng = np.random.default_rng(13)
+    shape = (1, 100_000, 3)
+    train = rng.integers(0, 256, size=(4, *shape), dtype=np.uint8)
+    plain = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
+    plain.fit(train, [0, 1, 0, 1])
+    X = rng.integers(0, 256, size=(5, *shape), dtype=np.uint8)
+    fused = _fused_from(plain)
+    _assert_same_outputs(plain, fused, X)
+    tracemalloc.start()
+    try:
+        fused.predict_proba(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.05 * X.size * 8
+
+
+def test_for_each_block_runs_every_block_once_in_any_number_of_threads():
+    blocks = [slice(i, i + 1) for i in range(4)]
+    for n_threads in (1, 2, 3, 5):
+        seen, shares = [], []
+
+        def make_step(share, seen=seen, shares=shares):
+            shares.append(list(share))
+            return seen.append
+
+        for_each_block(blocks, make_step, n_threads=n_threads)
+        assert sorted(block.start for block in seen) == [0, 1, 2, 3]
+        assert all(shares) and len(shares) <= n_threads
