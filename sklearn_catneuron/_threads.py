@@ -12,6 +12,7 @@ limit is process-wide (BLAS has one setting), so it is taken by the first of
 any number of concurrent callers and given back by the last one.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -42,9 +43,10 @@ def _one_blas_thread():
                 _limit["limiter"] = None
 
 
-# Two threads: the development machine has 2 cores, and the work (memory
-# bound divisions, BLAS products of a few rows) gains little beyond that.
-N_THREADS = 2
+# At most two threads: the work (memory-bound divisions, BLAS products of a
+# few rows) gains little beyond that; one where only one core is available.
+N_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)  # fmt: skip
 
 
 def for_each_block(blocks, make_step, n_threads=N_THREADS):
