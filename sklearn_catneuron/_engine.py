@@ -1093,20 +1093,16 @@ class _Loop:
         # checked.
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             while advance is not None and step < max_iter and len(self.active):
-                rows = []
-                while step < max_iter:
-                    if (
-                        cost_every == 1
-                        or step == max_iter - 1
-                        or (step % cost_every == 0)
-                    ):
-                        rows.append(len(kept))
-                        kept.append(step)
-                    else:
-                        rows.append(None)
-                    step += 1
-                    if len(kept) == block:
-                        break
+                if cost_every == 1:  # every step kept, until the block is full
+                    n_steps = min(block - len(kept), max_iter - step)
+                    rows = range(len(kept), len(kept) + n_steps)
+                    kept.extend(range(step, step + n_steps))
+                else:  # a block of 1: the steps up to the next one kept
+                    until = min(-(-step // cost_every) * cost_every, max_iter - 1)
+                    rows = [None] * (until - step) + [len(kept)]
+                    kept.append(until)
+                    n_steps = until + 1 - step
+                step += n_steps
                 advance(rows)
                 self.flush()
             while step < max_iter and len(self.active):
