@@ -18,14 +18,14 @@ from contextlib import contextmanager
 
 from sklearn.utils.parallel import _get_threadpool_controller
 
-__all__ = ["for_each_block"]
+__all__ = ["for_each_block", "one_blas_thread"]
 
 _limit_lock = threading.Lock()
 _limit = {"users": 0, "limiter": None}
 
 
 @contextmanager
-def _one_blas_thread():
+def one_blas_thread():
     """BLAS on one thread until the last concurrent user of this leaves."""
     with _limit_lock:
         if _limit["users"] == 0:
@@ -104,7 +104,7 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
         work(shares[0])
     else:
         helpers = [threading.Thread(target=work, args=(part,)) for part in shares[1:]]
-        with _one_blas_thread():
+        with one_blas_thread():
             for helper in helpers:
                 helper.start()
             try:
