@@ -35,6 +35,11 @@ from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     add_data_option(p)
+    p.add_argument(
+        "--min-time", type=float, default=0.25,
+        help="call a contender faster than this (seconds) several times in a row "
+        "per timing and keep the time per call, as timeit does (0: one call)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     X_train, y_train, X_test, y_test = load_catvnoncat(args.data)
     machine_report()
@@ -65,7 +70,7 @@ def main(argv=None):
         "SigmoidNeuronClassifier(alpha=1/(C n))": fit_same_objective,
         "LogisticRegression() (lbfgs)": fit_lbfgs,
     }
-    times = alternate(contenders, args.repeats)
+    times = alternate(contenders, args.repeats, min_time=args.min_time)
     print("\ntimes (fit, preprocessing included):")
     print_times(times)
 

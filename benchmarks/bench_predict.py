@@ -1,9 +1,15 @@
 """Benchmark 5: ``predict_proba`` throughput on 10,000 images.
 
 A neuron fitted on generated 64x64x3 images scores 10,000 more: in one call
-on the flattened float matrix (float64 and float32), through the pipeline from
-uint8 images, and image by image in a Python loop; against the floor of one
-BLAS product ``X @ coef_.T`` (one read of ``X``).
+on the flattened float matrix (float64 and float32), through the plain
+pipeline ``make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())`` and
+through ``NeuronPipeline`` (its fused path: blocks of rows scaled into reused
+buffers, two threads) from uint8 images and from float64 and float32 pixels,
+and image by image in a Python loop; against a ``LogisticRegression``
+pipeline whose first step is a ``FunctionTransformer`` that flattens and
+divides by 255, and the floor of one BLAS product ``X @ coef_.T`` (one read
+of ``X``). The pipeline ratios are also given round by round (median and
+range of the per-round ratios: each round times every contender once).
 
     python benchmarks/bench_predict.py [--repeats 5] [--n-images 10000]
 """
@@ -23,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+from sklearn_catneuron import ImageFlattener, NeuronPipeline, SigmoidNeuronClassifier
 
 
 def predict_assume_finite(neuron, X):
@@ -34,6 +40,18 @@ def predict_assume_finite(neuron, X):
 
 def flatten_and_scale(images):
     return images.reshape(len(images), -1) / 255
+
+
+def per_round_ratio(label, times, baseline, contender, goal=None):
+    """Median and range of ``baseline / contender`` over the rounds."""
+    ratios = [b / c for b, c in zip(times[baseline], times[contender], strict=True)]
+    text = (
+        f"{label}, per round: median {median(ratios):.1f}x "
+        f"(range {min(ratios):.1f}..{max(ratios):.1f}x)"
+    )
+    if goal is not None:
+        text += f"  (goal >= {goal}x: {'met' if median(ratios) >= goal else 'MISSED'})"
+    print(text)
 
 
 def main(argv=None):
@@ -47,6 +65,7 @@ def main(argv=None):
     model = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=50))
     model.fit(train, np.arange(500) % 2)
     neuron = model[-1]
+    fused = NeuronPipeline(model.steps)  # the same fitted steps
     images = rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
     X = model[0].transform(images)
     X32 = X.astype(np.float32)
@@ -73,6 +92,15 @@ def main(argv=None):
         "pipeline.predict_proba(uint8 images)": lambda: out.update(
             pipe=model.predict_proba(images)
         ),
+        "NeuronPipeline.predict_proba(uint8 images)": lambda: out.update(
+            fused=fused.predict_proba(images)
+        ),
+        "NeuronPipeline.predict_proba(float64 X)": lambda: out.update(
+            fused64=fused.predict_proba(X)
+        ),
+        "NeuronPipeline.predict_proba(float32 X)": lambda: out.update(
+            fused32=fused.predict_proba(X32)
+        ),
         "LogisticRegression pipeline (FunctionTransformer)": lambda: (
             lr_model.predict_proba(images)
         ),
@@ -95,7 +123,14 @@ def main(argv=None):
         print(f"  {name:<40} {1 / seconds:>12,.0f}")
     assert np.allclose(out["loop"], out["p64"][:loop_images], rtol=1e-12)
     assert np.array_equal(out["pipe"], out["p64"])
-    print("  (the loop and the pipeline give the same probabilities as one call)")
+    assert np.array_equal(out["fused"], out["pipe"])
+    # Here X and X32 are pixels for the pipelines (divided by 255 once more).
+    assert np.array_equal(out["fused64"], model.predict_proba(X))
+    assert np.array_equal(out["fused32"], model.predict_proba(X32))
+    print(
+        "  (the loop and the pipelines give the same probabilities as one call; "
+        "NeuronPipeline's are bit-identical to the plain pipeline's)"
+    )
 
     print("\nratios (same run):")
     one_call = per_image["predict_proba(X), float64"]
@@ -120,12 +155,42 @@ def main(argv=None):
         per_image["predict_proba(X32), float64 model"],
         goal=1,
     )
+    lr = "LogisticRegression pipeline (FunctionTransformer)"
     ratio_line(
-        "pipeline vs LogisticRegression pipeline (FunctionTransformer, /255)",
-        per_image["LogisticRegression pipeline (FunctionTransformer)"],
+        "plain pipeline vs LogisticRegression pipeline (FunctionTransformer, /255)",
+        per_image[lr],
         per_image["pipeline.predict_proba(uint8 images)"],
+    )
+    ratio_line(
+        "NeuronPipeline vs LogisticRegression pipeline (FunctionTransformer, /255)",
+        per_image[lr],
+        per_image["NeuronPipeline.predict_proba(uint8 images)"],
         goal=4,
     )
+    ratio_line(
+        "NeuronPipeline vs plain pipeline",
+        per_image["pipeline.predict_proba(uint8 images)"],
+        per_image["NeuronPipeline.predict_proba(uint8 images)"],
+    )
+    ratio_line(
+        "NeuronPipeline: float32 X vs float64 X (goal: no slower)",
+        per_image["NeuronPipeline.predict_proba(float64 X)"],
+        per_image["NeuronPipeline.predict_proba(float32 X)"],
+        goal=1,
+    )
+    per_round_ratio(
+        "plain pipeline vs LogisticRegression pipeline",
+        times, lr, "pipeline.predict_proba(uint8 images)",
+    )  # fmt: skip
+    per_round_ratio(
+        "NeuronPipeline vs LogisticRegression pipeline",
+        times, lr, "NeuronPipeline.predict_proba(uint8 images)", goal=4,
+    )  # fmt: skip
+    per_round_ratio(
+        "NeuronPipeline: float32 X vs float64 X",
+        times, "NeuronPipeline.predict_proba(float64 X)",
+        "NeuronPipeline.predict_proba(float32 X)", goal=1,
+    )  # fmt: skip
     print(
         f"pipeline from uint8 / one call on float X: "
         f"{per_image['pipeline.predict_proba(uint8 images)'] / one_call:.2f}x"

@@ -31,8 +31,12 @@ Stop rules decide per model, observers see every step; both are passed to
 :func:`descend`, and neither touches the loop.
 """
 
+import contextlib
+
 import numpy as np
 from scipy.special import expit
+
+from sklearn_catneuron._threads import one_blas_thread
 
 __all__ = [
     "CONVERGED",
@@ -51,6 +55,11 @@ __all__ = [
     "descend",
     "make_path",
 ]
+
+# A Gram path whose product per step is at most this many multiply-adds
+# (n * n * columns: 209 images and 40 columns is 1.7M) takes its steps on one
+# BLAS thread.
+SMALL_STEP = 2**22
 
 # Status of each model after a descent.
 RAN_OUT, CONVERGED, DIVERGED, STOPPED = 0, 1, 2, 3
@@ -356,6 +365,12 @@ class _GramPath(_InMemoryPath):
             self.v_scale = np.broadcast_to(self.step_weight, (n, 1)).copy()
             self.gram *= self.v_scale[:, 0]
 
+    @property
+    def small_steps(self):
+        """Whether a step's product is small (see ``_Loop.run``)."""
+        n, m = self.u.shape
+        return n * n * m <= SMALL_STEP
+
     def advance(self, rows):
         if not self.folded:
             return super().advance(rows)
@@ -536,6 +551,10 @@ class _GroupedPath:
             self.groups.append([np.asarray(columns), path])
         self.n_columns = coef.shape[0]
         self._stack = None
+
+    @property
+    def small_steps(self):
+        return sum(len(p.u) ** 2 * p.u.shape[1] for _, p in self.groups) <= SMALL_STEP
 
     def _gather(self, parts, leading=()):
         out = np.empty((*leading, self.n_columns), dtype=parts[0].dtype)
@@ -1089,24 +1108,27 @@ class _Loop:
         # with infinities, and are dropped as they would be).
         advance = None if rules or watchers else getattr(path, "advance", None)
         step = 0
+        # Small products per step run on one BLAS thread: a second thread
+        # saves less than waking it costs, and on a busy machine each product
+        # can wait a whole scheduler slice for it.
+        if getattr(path, "small_steps", False):
+            threads = one_blas_thread()
+        else:
+            threads = contextlib.nullcontext()
         # A diverging model may run on with infinities until its costs are
         # checked.
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        with threads, np.errstate(over="ignore", under="ignore", invalid="ignore"):
             while advance is not None and step < max_iter and len(self.active):
-                rows = []
-                while step < max_iter:
-                    if (
-                        cost_every == 1
-                        or step == max_iter - 1
-                        or (step % cost_every == 0)
-                    ):
-                        rows.append(len(kept))
-                        kept.append(step)
-                    else:
-                        rows.append(None)
-                    step += 1
-                    if len(kept) == block:
-                        break
+                if cost_every == 1:  # every step kept, until the block is full
+                    n_steps = min(block - len(kept), max_iter - step)
+                    rows = range(len(kept), len(kept) + n_steps)
+                    kept.extend(range(step, step + n_steps))
+                else:  # a block of 1: the steps up to the next one kept
+                    until = min(-(-step // cost_every) * cost_every, max_iter - 1)
+                    rows = [None] * (until - step) + [len(kept)]
+                    kept.append(until)
+                    n_steps = until + 1 - step
+                step += n_steps
                 advance(rows)
                 self.flush()
             while step < max_iter and len(self.active):

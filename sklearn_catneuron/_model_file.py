@@ -113,8 +113,9 @@ def save_model(pipeline, path, *, force=False):
 
     Parameters
     ----------
-    pipeline : Pipeline
-        A fitted ``Pipeline`` of exactly two steps, an
+    pipeline : Pipeline or NeuronPipeline
+        A fitted ``Pipeline`` (or :class:`~sklearn_catneuron.NeuronPipeline`)
+        of exactly two steps, an
         :class:`~sklearn_catneuron.ImageFlattener` fitted on images
         ``(height, width[, channels])`` with 1 or 3 channels, then a binary
         :class:`~sklearn_catneuron.SigmoidNeuronClassifier` (as
@@ -250,19 +251,21 @@ def _check_pipeline(pipeline):
     from sklearn.utils.validation import check_is_fitted
 
     from sklearn_catneuron._neuron import SigmoidNeuronClassifier
+    from sklearn_catneuron._pipeline import NeuronPipeline
     from sklearn_catneuron._preprocessing import ImageFlattener
 
     kinds = (ImageFlattener, SigmoidNeuronClassifier)
+    containers = (Pipeline, NeuronPipeline)  # the same steps, faster predictions
     if not (
-        type(pipeline) is Pipeline
+        type(pipeline) in containers
         and len(pipeline.steps) == 2
         and all(
             type(step) is kind
             for (_, step), kind in zip(pipeline.steps, kinds, strict=True)
         )
     ):
-        if type(pipeline) is Pipeline:
-            what = "a Pipeline of " + ", ".join(
+        if type(pipeline) in containers:
+            what = f"a {type(pipeline).__name__} of " + ", ".join(
                 type(step).__name__ for _, step in pipeline.steps
             )
         else:
@@ -411,8 +414,10 @@ def load_model(path):
 
     Returns
     -------
-    pipeline : Pipeline
-        The fitted ``Pipeline(ImageFlattener, SigmoidNeuronClassifier)``.
+    pipeline : NeuronPipeline
+        The fitted ``NeuronPipeline(ImageFlattener, SigmoidNeuronClassifier)``:
+        a scikit-learn ``Pipeline`` whose predictions run in blocks of rows
+        (see :class:`NeuronPipeline`).
 
     Raises
     ------
@@ -666,7 +671,7 @@ def _build(archive):
         arrays[name] = _npy(archive, info, dtype, shape, name)
     _check_arrays(arrays)
 
-    from sklearn.pipeline import Pipeline
+    from sklearn_catneuron._pipeline import NeuronPipeline
 
     flattener.image_shape_ = image_shape
     flattener.n_features_in_ = n_features
@@ -675,7 +680,7 @@ def _build(archive):
     neuron.n_features_in_ = n_features
     neuron.n_iter_ = n_iter
     names = (flattener_doc["name"], neuron_doc["name"])
-    return Pipeline(list(zip(names, (flattener, neuron), strict=True)))
+    return NeuronPipeline(list(zip(names, (flattener, neuron), strict=True)))
 
 
 def _member(archive, info, limit):

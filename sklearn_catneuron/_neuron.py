@@ -57,6 +57,7 @@ from sklearn_catneuron._engine import (
     divergence_error,
     make_path,
 )
+from sklearn_catneuron._threads import for_each_block
 
 __all__ = ["SigmoidNeuronClassifier"]
 
@@ -80,19 +81,92 @@ def _cost(scores, Y, sample_weight, weight_sum, coef, alpha):
     return cost
 
 
-def _numpy_scores(X, coef, intercept):
-    """``X @ coef.T + intercept`` for a NumPy ``X``, the product in BLAS.
+# Scores are computed in blocks of rows of about this many bytes of X. The
+# blocks depend only on the shape and dtype of X, so the fused prediction path of
+# NeuronPipeline (which scales each block into a reused buffer before its
+# product) makes the same BLAS calls on the same shapes as decision_function
+# on the whole X: a BLAS may sum a row's products in another order for another
+# number of rows (OpenBLAS does, in the last rows of a product), never for
+# the same shape.
+_SCORE_BLOCK_BYTES = 1 << 21
+
+
+def _score_row_blocks(n_samples, n_features, dtype):
+    """Slices of rows in which the scores of ``X`` are computed.
+
+    Blocks of about ``_SCORE_BLOCK_BYTES`` of ``X`` and at least 2 rows; a last
+    block of 1 row joins the one before it (a one-row product is a BLAS dot,
+    which may split its sum between threads, so its rounding would depend on
+    the number of BLAS threads).
+    """
+    row_bytes = max(n_features * np.dtype(dtype).itemsize, 1)
+    step = max(_SCORE_BLOCK_BYTES // row_bytes, 2)
+    starts = list(range(0, n_samples, step))
+    if len(starts) > 1 and n_samples - starts[-1] == 1:
+        starts.pop()
+    ends = [*starts[1:], n_samples] if starts else []
+    return [slice(start, end) for start, end in zip(starts, ends, strict=True)]
+
+
+class _BlockScores:
+    """``X @ coef.T + intercept`` for a NumPy ``X``, filled block of rows by block.
 
     ``coef`` is cast to ``X``'s dtype for the product (``float32 @ float64``
     would leave BLAS and copy ``X``); the scores then take the dtype NumPy's
-    promotion gives ``X`` and ``coef``, as before, so float64 coefficients
-    still give float64 scores.
+    promotion gives ``X`` and ``coef``, so float64 coefficients still give
+    float64 scores. Each block of :func:`_score_row_blocks` is one product;
+    blocks may be filled from several threads.
     """
-    dtype = np.result_type(X.dtype, coef.dtype)
-    scores = X @ coef.astype(X.dtype, copy=False).T
-    scores = scores.astype(dtype, copy=False)
-    scores += intercept
-    return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def __init__(self, coef, intercept, n_samples, n_features, dtype):
+        self.blocks = _score_row_blocks(n_samples, n_features, dtype)
+        self._weights = coef.astype(dtype, copy=False).T
+        self._intercept = intercept
+        self._scores = np.empty(
+            (n_samples, coef.shape[0]), np.result_type(dtype, coef.dtype)
+        )
+
+    def fill(self, rows, X_rows):
+        """Score ``X_rows``, the rows ``rows`` (one of ``blocks``) of ``X``."""
+        scores = self._scores[rows]
+        scores[...] = X_rows @ self._weights
+        scores += self._intercept
+
+    def result(self):
+        """The scores: shape (n_samples,) for one neuron, else (n_samples, k)."""
+        scores = self._scores
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+
+def _numpy_scores(X, coef, intercept):
+    """``X @ coef.T + intercept`` for a NumPy ``X``, the products in BLAS.
+
+    The blocks' products run in two threads: one product of a few rows does
+    not keep the BLAS threads busy.
+    """
+    scores = _BlockScores(coef, intercept, *X.shape, X.dtype)
+    for_each_block(scores.blocks, lambda share: lambda rows: scores.fill(rows, X[rows]))
+    return scores.result()
+
+
+def _labels_from_scores(scores, classes):
+    """Predicted labels from NumPy scores: the sign, or the best neuron."""
+    if scores.ndim == 1:
+        return classes[(scores > 0).astype(np.intp)]
+    return classes[scores.argmax(axis=1)]
+
+
+def _log_proba_from_scores(scores):
+    """Log-probabilities from NumPy scores (one-vs-rest sigmoids, normalised)."""
+    if scores.ndim == 1:
+        return np.column_stack([log_expit(-scores), log_expit(scores)])
+    log_sigmoids = log_expit(scores)
+    return log_sigmoids - logsumexp(log_sigmoids, axis=1, keepdims=True)
+
+
+def _proba_from_log_proba(log_proba):
+    """Probabilities from the NumPy log-probabilities."""
+    return np.exp(log_proba)
 
 
 def _check_class_weight(class_weight):
@@ -441,9 +515,7 @@ class _SigmoidNeuronPredictMixin:
         scores = self.decision_function(X)
         if not isinstance(scores, np.ndarray):
             return _device_predict(scores, self.classes_)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(np.intp)]
-        return self.classes_[scores.argmax(axis=1)]
+        return _labels_from_scores(scores, self.classes_)
 
     def predict_log_proba(self, X):
         """Log of the class probabilities.
@@ -499,10 +571,7 @@ class _SigmoidNeuronPredictMixin:
                     [xp_log_expit(-scores, xp), xp_log_expit(scores, xp)], axis=1
                 )
             return log_softmax_rows(xp_log_expit(scores, xp), xp)
-        if scores.ndim == 1:
-            return np.column_stack([log_expit(-scores), log_expit(scores)])
-        log_sigmoids = log_expit(scores)
-        return log_sigmoids - logsumexp(log_sigmoids, axis=1, keepdims=True)
+        return _log_proba_from_scores(scores)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -546,7 +615,7 @@ class _SigmoidNeuronPredictMixin:
         log_proba = self.predict_log_proba(X)
         if not isinstance(log_proba, np.ndarray):
             return get_namespace(log_proba)[0].exp(log_proba)
-        return np.exp(log_proba)
+        return _proba_from_log_proba(log_proba)
 
     def _map_dask_rows(self, method, X, n_outputs, dtype=None):
         """``method`` on each row chunk of a Dask ``X``, lazily (a Dask array)."""

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
 
 from sklearn_catneuron._array_api import device_namespace, float_dtypes
 from sklearn_catneuron._dask import is_dask_array
+from sklearn_catneuron._threads import N_THREADS, for_each_block
 
 __all__ = ["ImageFlattener"]
 
@@ -502,30 +503,51 @@ def _scale(X, max_value):
     return _scale_pixels(X, max_value)
 
 
-def _scale_pixels(X, max_value, where=""):
+def _scaled_dtype(dtype):
+    """The dtype of the scaled pixels: float32 for float32, else float64."""
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def _scale_rows(X, rows, max_value, out, where=""):
+    """Check the rows ``rows`` of ``X`` (2-D) and write them divided to ``out``.
+
+    ``out`` has the shape of ``X[rows]`` and the dtype of :func:`_scaled_dtype`.
+    A bad value raises the error of :func:`_check_pixel_values`, counted over the
+    whole of ``X``. The one place pixels are divided: :func:`_scale_pixels`
+    fills a whole output with it, and the fused prediction path of
+    :class:`~sklearn_catneuron.NeuronPipeline` fills a small reused buffer.
+    """
+    block = X[rows]
+    if _needs_range_check(X.dtype, max_value) and not _in_range(block, max_value):
+        _raise_for_pixel_values(X, max_value, where)
+    np.divide(block, max_value, out=out, dtype=out.dtype)
+
+
+def _scale_pixels(X, max_value, where="", n_threads=N_THREADS):
     """Check the pixels of ``X`` (2-D) and return ``X / max_value``.
 
     float32 stays float32, anything else becomes float64, with the rounding of
     ``np.divide(X, max_value, dtype=dtype)``. The output is allocated once and
     filled block by block, each block checked just before it is divided, so
     the input is read from memory once and no temporary of the size of ``X``
-    is made.
+    is made. Two threads fill halves of the blocks (the division and the
+    first touch of the output's memory run on both cores); a bad value raises
+    the same error whichever thread meets it.
     """
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    out = np.empty(X.shape, dtype=dtype)
-    check = _needs_range_check(X.dtype, max_value)
-    for rows in _row_blocks(X):
-        block = X[rows]
-        if check and not _in_range(block, max_value):
-            _raise_for_pixel_values(X, max_value, where)
-        np.divide(block, max_value, out=out[rows], dtype=dtype)
+    out = np.empty(X.shape, dtype=_scaled_dtype(X.dtype))
+
+    def make_step(share):
+        return lambda rows: _scale_rows(X, rows, max_value, out[rows], where)
+
+    for_each_block(_row_blocks(X), make_step, n_threads=n_threads)
     return out
 
 
 def _flatten_block(block, max_value):
     """Flatten and scale one row chunk of a Dask array (checked as it goes)."""
+    # One thread: Dask's own workers already keep the cores busy.
     return _scale_pixels(
-        block.reshape(block.shape[0], -1), max_value, where=" in one chunk"
+        block.reshape(block.shape[0], -1), max_value, " in one chunk", n_threads=1
     )
 
 

@@ -386,3 +386,33 @@ def test_fold_groups_step_as_one_stack(cat, cost_every, monkeypatch):
     w, b = reference_loop(X[folds[3]], y[folds[3]], 250, learning_rate=0.002)
     assert_allclose(stacked.coef[11, 0], w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
     assert_allclose(stacked.intercept[11, 0], b, rtol=1e-10)
+
+
+def test_small_gram_steps_run_on_one_blas_thread(cat):
+    """A 209 x 209 product per step runs on one BLAS thread (waking a second
+    one costs more than it saves); the limit is given back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    class Look(Observer):
+        def __init__(self):
+            self.seen = []
+
+        def on_step(self, view):
+            self.seen.append(blas_threads())
+            return view.n_iter >= 2
+
+    X, y, _, _ = cat
+    before = blas_threads()
+    look = Look()
+    path = make_path(
+        X, y[:, None].astype(float), np.ones(len(y)),
+        coef=np.zeros((1, 1, X.shape[1])), intercept=np.zeros((1, 1)),
+        learning_rates=[0.005], alpha=0.0, fit_intercept=True, solver="gram",
+    )  # fmt: skip
+    assert path.small_steps
+    descend(path, max_iter=10, observers=[look])
+    assert look.seen == [{1}, {1}]
+    assert blas_threads() == before

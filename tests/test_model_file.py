@@ -30,6 +30,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn_catneuron import (
     ImageFlattener,
     ModelFileError,
+    NeuronPipeline,
     SigmoidNeuronClassifier,
     SigmoidNeuronClassifierCV,
     load_model,
@@ -163,6 +164,17 @@ def test_round_trip(tmp_path, fitted, catvnoncat):
     assert document["format_version"] == 1
     assert document["steps"][0]["image_shape_"] == [64, 64, 3]
     assert document["arrays"]["coef_"] == {"dtype": "<f8", "shape": [1, 12288]}
+
+
+def test_loads_as_a_neuron_pipeline_and_saves_one(tmp_path, fitted, model_bytes):
+    """``load_model`` gives a NeuronPipeline (blocked predictions), which
+    ``save_model`` writes as the same bytes as the plain Pipeline."""
+    (tmp_path / "m.cnm").write_bytes(model_bytes)
+    loaded = load_model(tmp_path / "m.cnm")
+    assert type(loaded) is NeuronPipeline
+    assert [name for name, _ in loaded.steps] == [name for name, _ in fitted.steps]
+    save_model(loaded, tmp_path / "again.cnm")
+    assert (tmp_path / "again.cnm").read_bytes() == model_bytes
 
 
 def test_same_model_same_bytes(tmp_path, fitted, model_bytes):

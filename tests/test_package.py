@@ -12,10 +12,12 @@ def test_public_names():
         "CostCurveDisplay",
         "ImageFlattener",
         "ModelFileError",
+        "NeuronPipeline",
         "SigmoidNeuronClassifier",
         "SigmoidNeuronClassifierCV",
         "__version__",
         "load_model",
+        "make_neuron_pipeline",
         "plot_image_grid",
         "save_model",
     ]

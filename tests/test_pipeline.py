@@ -1,0 +1,559 @@
+"""NeuronPipeline: the fused prediction path against the plain Pipeline."""
+
+import pickle
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import sklearn_catneuron._neuron as neuron_module
+from sklearn_catneuron import (
+    ImageFlattener,
+    NeuronPipeline,
+    SigmoidNeuronClassifier,
+    SigmoidNeuronClassifierCV,
+    make_neuron_pipeline,
+)
+from sklearn_catneuron._neuron import _score_row_blocks
+from sklearn_catneuron._threads import for_each_block
+
+METHODS = ["predict", "predict_proba", "predict_log_proba", "decision_function"]
+SHAPE = (16, 16, 3)  # 768 values: 341 float64 rows (682 float32 rows) a block
+
+
+def _fused_from(plain):
+    """A NeuronPipeline holding the very steps of a fitted plain pipeline."""
+    return NeuronPipeline(plain.steps)
+
+
+def _images(rng, n, dtype=np.uint8, shape=SHAPE):
+    images = rng.integers(0, 256, size=(n, *shape))
+    if np.dtype(dtype).kind in "iu":
+        return images.astype(dtype)
+    return ((images + rng.random(images.shape)) * (255 / 256)).astype(dtype)
+
+
+def _labels(images, n_classes=2):
+    """Labels that depend on the images (bright top half, ...)."""
+    brightness = images[:, : images.shape[1] // 2].mean(axis=(1, 2, 3))
+    cuts = np.quantile(brightness, np.linspace(0, 1, n_classes + 1)[1:-1])
+    return np.searchsorted(cuts, brightness)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A plain pipeline fitted on 300 generated uint8 images (two classes)."""
+    rng = np.random.default_rng(7)
+    images = _images(rng, 300)
+    model = make_pipeline(
+        ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.01, max_iter=100)
+    )
+    return model.fit(images, _labels(images))
+
+
+def _assert_same_outputs(plain, fused, X, methods=METHODS):
+    assert fused._fused_steps(X, {}) is not None, "the fused path is not taken"
+    for method in methods:
+        expected = getattr(plain, method)(X)
+        got = getattr(fused, method)(X)
+        assert got.dtype == expected.dtype, method
+        assert got.shape == expected.shape, method
+        assert np.array_equal(got, expected), method
+
+
+@pytest.mark.parametrize("subset", ["train", "test"])
+def test_cat_images_give_bit_identical_outputs(catvnoncat, reference_pipeline, subset):
+    X_train, _, X_test, _ = catvnoncat
+    X = X_train if subset == "train" else X_test
+    _assert_same_outputs(reference_pipeline, _fused_from(reference_pipeline), X)
+
+
+def test_cat_test_accuracy_is_the_reference(catvnoncat, reference_pipeline):
+    _, _, X_test, y_test = catvnoncat
+    fused = _fused_from(reference_pipeline)
+    assert fused._fused_steps(X_test, {}) is not None
+    assert int((fused.predict(X_test) == y_test).sum()) == 35
+
+
+DTYPES = (np.uint8, np.float32, np.float64)
+
+
+@pytest.mark.parametrize(
+    "dtype, n",
+    [(np.uint8, 683), (np.float64, 683), (np.float32, 1365)]
+    + [(dtype, n) for dtype in DTYPES for n in (1000, 2047)]
+    + [(np.int16, 1000), (np.float16, 1000)],
+)
+def test_generated_images_give_bit_identical_outputs(fitted, dtype, n):
+    # Blocks of 341 rows for float64 (uint8 images are scaled to float64) and
+    # 682 for float32: 683 = 2 * 341 + 1 and 1365 = 2 * 682 + 1 end with one
+    # row that joins the block before it; 1000 and 2047 end on shorter blocks.
+    X = _images(np.random.default_rng(n), n, dtype)
+    _assert_same_outputs(fitted, _fused_from(fitted), X)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_flat_input_gives_bit_identical_outputs(fitted, dtype):
+    X = _images(np.random.default_rng(1), 700, dtype).reshape(700, -1)
+    _assert_same_outputs(fitted, _fused_from(fitted), X)
+
+
+@pytest.mark.parametrize("block_bytes", [2 * 768 * 8, 7 * 768 * 8, 100_000])
+def test_small_blocks_give_bit_identical_outputs(fitted, block_bytes, monkeypatch):
+    monkeypatch.setattr(neuron_module, "_SCORE_BLOCK_BYTES", block_bytes)
+    X = _images(np.random.default_rng(3), 301)
+    _assert_same_outputs(fitted, _fused_from(fitted), X)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_float32_fitted_model(dtype):
+    rng = np.random.default_rng(11)
+    train = _images(rng, 200, np.float32)
+    plain = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=50))
+    plain.fit(train, _labels(train))
+    assert plain[-1].coef_.dtype == np.float32
+    _assert_same_outputs(plain, _fused_from(plain), _images(rng, 1400, dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_one_vs_rest_multiclass(dtype):
+    rng = np.random.default_rng(5)
+    train = _images(rng, 300)
+    y = np.array(["ant", "bee", "cat"])[_labels(train, n_classes=3)]
+    plain = make_pipeline(
+        ImageFlattener(), SigmoidNeuronClassifier(learning_rate=0.01, max_iter=60)
+    ).fit(train, y)
+    assert plain[-1].coef_.shape == (3, 768)
+    X = _images(rng, 777, dtype)
+    _assert_same_outputs(plain, _fused_from(plain), X)
+    assert set(_fused_from(plain).predict(X)) <= {"ant", "bee", "cat"}
+
+
+def test_cv_classifier_takes_the_fused_path_too():
+    rng = np.random.default_rng(9)
+    train = _images(rng, 120)
+    plain = make_pipeline(
+        ImageFlattener(),
+        SigmoidNeuronClassifierCV(learning_rates=[0.001, 0.01], max_iter=30, cv=2),
+    ).fit(train, _labels(train))
+    _assert_same_outputs(plain, _fused_from(plain), _images(rng, 700))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_outputs_do_not_depend_on_blas_threads(fitted, threads):
+    X = _images(np.random.default_rng(4), 1001)
+    with threadpool_limits(limits=1):
+        expected = {m: getattr(fitted, m)(X) for m in METHODS}
+    fused = _fused_from(fitted)
+    with threadpool_limits(limits=threads):
+        for method in METHODS:
+            assert np.array_equal(getattr(fused, method)(X), expected[method])
+            assert np.array_equal(getattr(fitted, method)(X), expected[method])
+
+
+def _raised(call):
+    """The type and message of what ``call`` raises.
+
+    The pipeline's own errors name its class; NeuronPipeline's say
+    "NeuronPipeline" where the plain one's say "Pipeline".
+    """
+    with pytest.raises(Exception) as info:
+        call()
+    return type(info.value), str(info.value).replace("NeuronPipeline", "Pipeline")
+
+
+def _outcome(call):
+    """What ``call`` raises (type, message) or returns (bytes, dtype, shape)."""
+    try:
+        out = call()
+    except Exception as exc:
+        return type(exc), str(exc)
+    return out.tobytes(), out.dtype, out.shape
+
+
+def _bad_value(dtype, value, row):
+    def make(rng):
+        X = _images(rng, 1000, dtype)
+        X[row, 3, 4, 1] = value
+        return X
+
+    return make
+
+
+ERROR_CASES = {
+    "other image shape": lambda rng: _images(rng, 1000, shape=(16, 15, 3)),
+    "other flat width": lambda rng: _images(rng, 1000).reshape(1000, -1)[:, :700],
+    "grayscale images": lambda rng: _images(rng, 1000)[..., 0],
+    "above 255 (int16), first block": _bad_value(np.int16, 256, 0),
+    "above 255 (int16), second thread's block": _bad_value(np.int16, 300, 999),
+    "negative (float64), last block": _bad_value(np.float64, -0.5, 998),
+    "negative (int64), middle": _bad_value(np.int64, -1, 500),
+    "NaN (float32), first row": _bad_value(np.float32, np.nan, 0),
+    "NaN (float64), last row": _bad_value(np.float64, np.nan, 999),
+    "inf (float64)": _bad_value(np.float64, np.inf, 400),
+    "-inf (float32)": _bad_value(np.float32, -np.inf, 700),
+    "booleans": lambda rng: _images(rng, 1000) > 128,
+    "complex": lambda rng: _images(rng, 1000).astype(np.complex128),
+    "strings": lambda rng: np.full((1000, *SHAPE), "a"),
+    "1-D": lambda rng: _images(rng, 1000).ravel(),
+    "5-D": lambda rng: _images(rng, 1000)[..., None],
+    "no samples": lambda rng: _images(rng, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+@pytest.mark.parametrize("method", METHODS)
+def test_errors_are_the_plain_pipelines(fitted, case, method):
+    X = ERROR_CASES[case](np.random.default_rng(0))
+    fused = _fused_from(fitted)
+    expected = _raised(lambda: getattr(fitted, method)(X))
+    assert _raised(lambda: getattr(fused, method)(X)) == expected
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["above 255 (int16), second thread's block", "NaN (float64), last row"],
+)
+def test_value_errors_are_raised_inside_the_fused_path(fitted, case):
+    X = ERROR_CASES[case](np.random.default_rng(0))
+    fused = _fused_from(fitted)
+    assert fused._fused_steps(X, {}) is not None
+    with pytest.raises(ValueError, match="passed to ImageFlattener|contains 1 NaN"):
+        fused.predict_proba(X)
+
+
+def _unfitted_flattener(fitted):
+    return Pipeline([("imageflattener", ImageFlattener()), fitted.steps[1]])
+
+
+def _other_width_classifier(fitted):
+    rng = np.random.default_rng(2)
+    other = SigmoidNeuronClassifier(max_iter=5).fit(rng.random((20, 10)), [0, 1] * 10)
+    return Pipeline([fitted.steps[0], ("sigmoidneuronclassifier", other)])
+
+
+@pytest.mark.parametrize(
+    "build, error, match",
+    [
+        (lambda fitted: make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
+         NotFittedError, "Pipeline instance is not fitted yet"),
+        (_unfitted_flattener, NotFittedError, "ImageFlattener instance is not fitted"),
+        (_other_width_classifier, ValueError, "expecting 10 features"),
+    ],
+    ids=["unfitted", "unfitted flattener", "classifier of another width"],
+)  # fmt: skip
+def test_step_errors_are_the_plain_pipelines(fitted, build, error, match):
+    plain = build(fitted)
+    fused = NeuronPipeline(plain.steps)
+    X = _images(np.random.default_rng(0), 1000)
+    for method in METHODS:
+        with pytest.raises(error, match=match):
+            getattr(plain, method)(X)
+        assert _raised(lambda m=method: getattr(fused, m)(X)) == _raised(
+            lambda m=method: getattr(plain, m)(X)
+        )
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_unknown_parameters_are_refused_as_by_the_plain_pipeline(fitted, method):
+    X = _images(np.random.default_rng(0), 1000)
+    fused = _fused_from(fitted)
+    expected = _raised(lambda: getattr(fitted, method)(X, colour=True))
+    assert expected[0] is TypeError
+    assert _raised(lambda: getattr(fused, method)(X, colour=True)) == expected
+
+
+def test_decision_function_parameters_are_refused_as_by_the_plain_pipeline(fitted):
+    X = _images(np.random.default_rng(0), 1000)
+    fused = _fused_from(fitted)
+    expected = _raised(lambda: fitted.decision_function(X, colour=True))
+    assert expected[0] is ValueError
+    assert _raised(lambda: fused.decision_function(X, colour=True)) == expected
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize(
+    "max_value, dtype",
+    [(1e-300, np.float32), (np.inf, np.float64), (1e39, np.float32)],
+)
+def test_max_value_that_cannot_divide_to_finite_takes_the_plain_path(
+    fitted, max_value, dtype
+):
+    # 1e-300 rounds to 0 in float32 (0 / 0 is NaN), inf / inf is NaN, and
+    # 1e39 is inf in float32: the classifier's finite check has work to do.
+    plain = clone(fitted).fit(_images(np.random.default_rng(0), 50), [0, 1] * 25)
+    plain[0].set_params(max_value=max_value)
+    X = np.zeros((1000, *SHAPE), dtype)
+    X[5, 0, 0, 0] = np.inf if max_value == np.inf else 0
+    fused = NeuronPipeline(plain.steps)
+    assert fused._fused_steps(X, {}) is None
+    for method in METHODS:
+        assert _outcome(lambda m=method: getattr(fused, m)(X)) == _outcome(
+            lambda m=method: getattr(plain, m)(X)
+        )
+
+
+class _OwnFlattener(ImageFlattener):
+    pass
+
+
+class _OwnClassifier(SigmoidNeuronClassifier):
+    pass
+
+
+def _refit(steps, images):
+    return NeuronPipeline(steps).fit(images, _labels(images))
+
+
+FALLBACKS = {
+    "a list of images": lambda fused, X: (fused, X[:400].tolist()),
+    "a flattener subclass": lambda fused, X: (
+        _refit([("f", _OwnFlattener()), fused.steps[1]], X[:100]), X),
+    "a classifier subclass": lambda fused, X: (
+        _refit([fused.steps[0], ("c", _OwnClassifier(max_iter=5))], X[:100]), X),
+    "three steps": lambda fused, X: (
+        _refit([fused.steps[0], ("p", "passthrough"), fused.steps[1]], X[:100]), X),
+    "pandas output": lambda fused, X: (
+        clone(fused).set_output(transform="pandas").fit(X[:100], _labels(X[:100])),
+        X.reshape(len(X), -1)),
+    "too few rows": lambda fused, X: (fused, X[:300]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FALLBACKS))
+def test_other_cases_take_the_plain_path(fitted, case):
+    X = _images(np.random.default_rng(6), 1000)
+    fused, X = FALLBACKS[case](_fused_from(fitted), X)
+    plain = Pipeline(fused.steps)
+    assert fused._fused_steps(X, {}) is None
+    for method in METHODS:
+        assert np.array_equal(getattr(fused, method)(X), getattr(plain, method)(X))
+
+
+def test_dask_images_take_the_plain_path(fitted):
+    da = pytest.importorskip("dask.array")
+    X = _images(np.random.default_rng(6), 1000)
+    fused = _fused_from(fitted)
+    lazy = da.from_array(X, chunks=(250, *SHAPE))
+    assert fused._fused_steps(lazy, {}) is None
+    assert np.array_equal(
+        fused.predict_proba(lazy).compute(), fitted.predict_proba(lazy).compute()
+    )
+
+
+def test_memmap_images_take_the_fused_path(fitted, tmp_path):
+    X = _images(np.random.default_rng(6), 1000)
+    mapped = np.lib.format.open_memmap(
+        tmp_path / "images.npy", mode="w+", dtype=X.dtype, shape=X.shape
+    )
+    mapped[...] = X
+    _assert_same_outputs(fitted, _fused_from(fitted), mapped)
+
+
+def test_array_api_dispatch_takes_the_plain_path(fitted):
+    X = _images(np.random.default_rng(6), 1000)
+    fused = _fused_from(fitted)
+    with sklearn.config_context(array_api_dispatch=True):
+        assert fused._fused_steps(X, {}) is None
+        assert np.array_equal(fused.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_metadata_routing_without_parameters_takes_the_fused_path(fitted):
+    X = _images(np.random.default_rng(6), 1000)
+    with sklearn.config_context(enable_metadata_routing=True):
+        fused = _fused_from(fitted)
+        _assert_same_outputs(fitted, fused, X)
+        routing = fused.get_metadata_routing()
+    assert type(routing).__name__ == "MetadataRouter"
+
+
+def test_fit_with_routed_sample_weight():
+    rng = np.random.default_rng(8)
+    images = _images(rng, 60)
+    y, weight = _labels(images), rng.random(60)
+    with sklearn.config_context(enable_metadata_routing=True):
+        steps = [
+            ImageFlattener(),
+            SigmoidNeuronClassifier(max_iter=20).set_fit_request(sample_weight=True),
+        ]
+        fused = make_neuron_pipeline(*map(clone, steps))
+        plain = make_pipeline(*map(clone, steps))
+        fused.fit(images, y, sample_weight=weight)
+        plain.fit(images, y, sample_weight=weight)
+    np.testing.assert_array_equal(fused[-1].coef_, plain[-1].coef_)
+
+
+def test_make_neuron_pipeline_names_steps_as_make_pipeline():
+    fused = make_neuron_pipeline()
+    plain = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())
+    assert type(fused) is NeuronPipeline
+    assert list(fused.named_steps) == list(plain.named_steps)
+    assert fused.get_params(deep=False).keys() == plain.get_params(deep=False).keys()
+    cv = make_neuron_pipeline(
+        ImageFlattener(max_value=1.0), SigmoidNeuronClassifierCV(), verbose=True
+    )
+    assert list(cv.named_steps) == ["imageflattener", "sigmoidneuronclassifiercv"]
+    assert cv.verbose is True and cv[0].max_value == 1.0
+
+
+def test_clone_get_params_set_params_and_pickle(fitted):
+    fused = make_neuron_pipeline(memory=None, verbose=False)
+    copy = clone(fused)
+    assert type(copy) is NeuronPipeline
+    assert copy.get_params()["sigmoidneuronclassifier__learning_rate"] == 0.005
+    copy.set_params(sigmoidneuronclassifier__learning_rate=0.01)
+    assert copy[-1].learning_rate == 0.01
+    assert fused[-1].learning_rate == 0.005
+
+    model = _fused_from(fitted)
+    back = pickle.loads(pickle.dumps(model))
+    assert type(back) is NeuronPipeline
+    X = _images(np.random.default_rng(2), 900)
+    _assert_same_outputs(fitted, back, X)
+
+
+def test_grid_search_over_the_learning_rate():
+    rng = np.random.default_rng(10)
+    images = _images(rng, 120)
+    y = _labels(images)
+    search = GridSearchCV(
+        make_neuron_pipeline(classifier=SigmoidNeuronClassifier(max_iter=40)),
+        {"sigmoidneuronclassifier__learning_rate": [0.0001, 0.01]},
+        cv=3,
+    ).fit(images, y)
+    best = search.best_estimator_
+    assert type(best) is NeuronPipeline
+    rate = search.best_params_["sigmoidneuronclassifier__learning_rate"]
+    plain = make_pipeline(
+        ImageFlattener(), SigmoidNeuronClassifier(max_iter=40, learning_rate=rate)
+    ).fit(images, y)
+    _assert_same_outputs(plain, best, _images(rng, 700))
+    assert np.array_equal(search.predict_proba(images), plain.predict_proba(images))
+
+
+def test_fused_path_makes_no_copy_of_the_images(reference_pipeline):
+    # 1,000 generated 64x64x3 images: 12 MB of uint8, 98 MB once flattened.
+    X = np.random.default_rng(0).integers(0, 256, (1000, 64, 64, 3), dtype=np.uint8)
+    fused = _fused_from(reference_pipeline)
+    one_copy = X.size * 8
+    fused.predict_proba(X)  # warm up
+    tracemalloc.start()
+    try:
+        fused.predict_proba(X)
+        _, fused_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        reference_pipeline.predict_proba(X)
+        _, plain_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert plain_peak >= one_copy  # the measurement sees the plain path's copy
+    # Two buffers of one block each (2 MB and a row) and the outputs.
+    row = 64 * 64 * 3 * 8
+    assert fused_peak < 2 * (neuron_module._SCORE_BLOCK_BYTES + row) + 2**20
+    assert fused_peak < 0.05 * one_copy
+
+
+@pytest.mark.parametrize("step_rows", [1, 2, 3, 7])
+def test_score_blocks_cover_every_row_with_no_one_row_block(step_rows, monkeypatch):
+    monkeypatch.setattr(neuron_module, "_SCORE_BLOCK_BYTES", step_rows * 80)
+    for n in range(40):
+        blocks = _score_row_blocks(n, 10, np.float64)
+        assert [i for b in blocks for i in range(b.start, b.stop)] == list(range(n))
+        lengths = [b.stop - b.start for b in blocks]
+        assert n == 1 or min(lengths, default=2) >= 2
+        assert max(lengths, default=0) <= max(step_rows, 2) + 1
+
+
+def _check_statuses(estimator):
+    results = check_estimator(estimator, on_fail=None)
+    return {(r["check_name"], r["status"]) for r in results}
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_estimator_checks_pass_where_the_plain_pipeline_passes():
+    fused = _check_statuses(make_neuron_pipeline())
+    plain = _check_statuses(make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()))
+    passed = {name for name, status in plain if status == "passed"}
+    assert passed
+    assert {name for name, status in fused if status == "passed"} >= passed
+
+
+def test_concurrent_predictions_give_back_the_blas_threads(fitted):
+    # The fused path runs BLAS on one thread while it works; callers in other
+    # threads overlap, and the last one to finish restores the setting.
+    X = _images(np.random.default_rng(12), 1000)
+    expected = fitted.predict_proba(X)
+    fused = _fused_from(fitted)
+    results = []
+
+    def predict():
+        results.extend(
+            np.array_equal(fused.predict_proba(X), expected) for _ in range(5)
+        )
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        threads = [threading.Thread(target=predict) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = {
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        }
+    assert results == [True] * 20
+    assert after == {2}
+
+
+def test_methods_the_last_step_lacks_are_missing_as_in_pipeline(fitted):
+    from sklearn.svm import LinearSVC
+
+    fused = make_neuron_pipeline(classifier=LinearSVC())
+    plain = make_pipeline(ImageFlattener(), LinearSVC())
+    for method in METHODS:
+        assert hasattr(fused, method) == hasattr(plain, method)
+    assert not hasattr(fused, "predict_proba")
+
+
+def test_very_wide_images_never_take_more_than_one_copy():
+    # Rows of 2.4 MB: blocks of 2 rows and a last one of 3. Each thread's
+    # buffer is sized for its own blocks, so together they hold the 5 rows.
+    rng = np.random.default_rng(13)
+    shape = (1, 100_000, 3)
+    train = rng.integers(0, 256, size=(4, *shape), dtype=np.uint8)
+    plain = make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=2))
+    plain.fit(train, [0, 1, 0, 1])
+    X = rng.integers(0, 256, size=(5, *shape), dtype=np.uint8)
+    fused = _fused_from(plain)
+    _assert_same_outputs(plain, fused, X)
+    tracemalloc.start()
+    try:
+        fused.predict_proba(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.05 * X.size * 8
+
+
+def test_for_each_block_runs_every_block_once_in_any_number_of_threads():
+    blocks = [slice(i, i + 1) for i in range(4)]
+    for n_threads in (1, 2, 3, 5):
+        seen, shares = [], []
+
+        def make_step(share, seen=seen, shares=shares):
+            shares.append(list(share))
+            return seen.append
+
+        for_each_block(blocks, make_step, n_threads=n_threads)
+        assert sorted(block.start for block in seen) == [0, 1, 2, 3]
+        assert all(shares) and len(shares) <= n_threads
