@@ -687,7 +687,7 @@ def _progress_bar(show_progress, desc, total):
 
 
 def _fit_pipeline(X, y, X_test, y_test, *, learning_rate, max_iter, show_progress):
-    """One fit of ``make_pipeline(ImageFlattener(), SigmoidNeuronClassifier())``.
+    """One fit of ``make_neuron_pipeline(ImageFlattener(), SigmoidNeuronClassifier())``.
 
     The test images are the neuron's validation set (``X_val``, ``y_val``), so
     the fit records their cost before each step next to the training cost
@@ -696,12 +696,14 @@ def _fit_pipeline(X, y, X_test, y_test, *, learning_rate, max_iter, show_progres
     (:class:`_StepBar`), set for this fit only: the fit itself is the plain
     one, and so is the pipeline returned (nothing is rewritten after it).
     """
-    from sklearn.pipeline import make_pipeline
-
-    from sklearn_catneuron import ImageFlattener, SigmoidNeuronClassifier
+    from sklearn_catneuron import (
+        ImageFlattener,
+        SigmoidNeuronClassifier,
+        make_neuron_pipeline,
+    )
 
     neuron = SigmoidNeuronClassifier(learning_rate=learning_rate, max_iter=max_iter)
-    model = make_pipeline(ImageFlattener(), neuron)
+    model = make_neuron_pipeline(ImageFlattener(), neuron)
     # The flattener is stateless: fitted here, it is the one the pipeline fits.
     X_val = ImageFlattener().fit(X).transform(X_test)
     with _progress_bar(show_progress, "training", max_iter) as bar:
