@@ -324,7 +324,7 @@ class _GramPath(_InMemoryPath):
         if gram is None:
             gram, own_gram = X @ X.T, True
         self.fit_intercept = fit_intercept
-        self.coef0 = np.array(coef, dtype=dtype, order="C")
+        self.coef0 = np.ascontiguousarray(coef, dtype=dtype)  # only read
         self.intercept = np.array(intercept, dtype=dtype)
         n_columns = len(self.intercept)
         # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
@@ -494,7 +494,8 @@ class _GramPath(_InMemoryPath):
     def result(self, columns=None, *, product=None):
         """``(coef, intercept)`` of the selected columns: ``c w_0 + X^T u``.
 
-        ``product``: ``X^T u`` of those columns, if already computed.
+        ``product``: ``X^T u`` of those columns, if already computed; it is
+        completed in place and returned as ``coef``.
         """
         if columns is None:
             columns = np.ones(self.u.shape[1], dtype=bool)
@@ -621,11 +622,14 @@ class _GroupedPath:
                 where = np.searchsorted(selected, positions[mine])
                 u[np.ix_(path.rows, where)] = path.sample_weights(mine)
                 parts.append((path, mine, where))
-        products = u.T @ self.X
-        coef = np.empty((len(selected), self.n_features), dtype=self.dtype)
+        coef = u.T @ self.X
         intercept = np.empty(len(selected), dtype=self.dtype)
         for path, mine, where in parts:
-            coef[where], intercept[where] = path.result(mine, product=products[where])
+            if where[-1] - where[0] == len(where) - 1:  # a view, completed in place
+                where = slice(where[0], where[-1] + 1)
+                intercept[where] = path.result(mine, product=coef[where])[1]
+            else:
+                coef[where], intercept[where] = path.result(mine, product=coef[where])
         return coef, intercept
 
     def keep(self, columns):
