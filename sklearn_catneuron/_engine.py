@@ -376,20 +376,12 @@ class _GramPath(_InMemoryPath):
             return super().advance(rows)
         # The folded steps of scores/residual/step, inlined: the same
         # operations without the calls between them.
-        gram, u, signs, offset = self.gram, self.u, self.signs, self.offset
-        factor = None if self.v_scale is not None else self.step_weight
-        history, residual = self._history, self._residual
-        spare = np.empty_like(residual)
-        for row in rows:
-            half = spare if row is None else history[row]
-            np.dot(gram, u, half)
-            if offset is not None:
-                half += offset
-            np.tanh(half, out=residual)
-            residual -= signs
-            if factor is not None:
-                residual *= factor
-            u -= residual
+        history, spare = self._history, np.empty_like(self._residual)
+        _folded_steps(
+            (spare if row is None else history[row] for row in rows), np.dot,
+            self.gram, self.u, self.signs, self.offset,
+            None if self.v_scale is not None else self.step_weight, self._residual,
+        )  # fmt: skip
 
     def _scores(self, out):
         """``h = z / 2``: halving ``G`` once makes the bias folding exact."""
@@ -694,31 +686,38 @@ class _StackedGroups:
 
     def advance(self, rows):
         paths = self.paths
-        n, m = self.signs.shape[1:]
         u = np.zeros_like(self.signs)
         for part, p in zip(u, paths, strict=True):
             part[: len(p.u)] = p.u
         kept = [row for row in rows if row is not None]
         history = np.empty((len(kept), *u.shape), dtype=u.dtype)
-        spare, residual = np.empty_like(u), np.empty_like(u)
-        gram, signs, factor, offset = self.gram, self.signs, self.factor, self.offset
-        slot = 0
-        for row in rows:
-            if row is None:
-                half = spare
-            else:
-                half, slot = history[slot], slot + 1
-            np.matmul(gram, u, out=half)
-            if offset is not None:
-                half += offset
-            np.tanh(half, out=residual)
-            residual -= signs
-            if factor is not None:
-                residual *= factor
-            u -= residual
+        spare, slots = np.empty_like(u), iter(history)
+        _folded_steps(
+            (spare if row is None else next(slots) for row in rows), np.matmul,
+            self.gram, u, self.signs, self.offset, self.factor, np.empty_like(u),
+        )  # fmt: skip
         for g, p in enumerate(paths):
             p.u[...] = u[g, : len(p.u)]
             p._history[kept] = history[:, g, : len(p.u)]
+
+
+def _folded_steps(halves, product, gram, u, signs, offset, factor, residual):
+    """The folded Gram path's steps, one per array of ``halves``.
+
+    Each step writes the scores ``h = G u [+ offset]`` into the next array
+    of ``halves``, then ``u -= factor (tanh(h) - signs)`` (``factor`` None:
+    already in ``G``); ``product(G, u, out)`` is ``np.dot``, or ``np.matmul``
+    for a stack of groups.
+    """
+    for half in halves:
+        product(gram, u, half)
+        if offset is not None:
+            half += offset
+        np.tanh(half, out=residual)
+        residual -= signs
+        if factor is not None:
+            residual *= factor
+        u -= residual
 
 
 def _support_groups(weight, gram):
