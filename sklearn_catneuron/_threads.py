@@ -15,8 +15,7 @@ any number of concurrent callers and given back by the last one.
 import os
 import threading
 from contextlib import contextmanager
-
-from sklearn.utils.parallel import _get_threadpool_controller
+from functools import cache
 
 __all__ = ["for_each_block", "one_blas_thread"]
 
@@ -24,12 +23,23 @@ _limit_lock = threading.Lock()
 _limit = {"users": 0, "limiter": None}
 
 
+@cache
+def _threadpool_controller():
+    """One controller (finding the loaded BLAS libraries takes milliseconds).
+
+    threadpoolctl comes with scikit-learn, which requires it.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextmanager
 def one_blas_thread():
     """BLAS on one thread until the last concurrent user of this leaves."""
     with _limit_lock:
         if _limit["users"] == 0:
-            _limit["limiter"] = _get_threadpool_controller().limit(
+            _limit["limiter"] = _threadpool_controller().limit(
                 limits=1, user_api="blas"
             )
         _limit["users"] += 1
