@@ -500,15 +500,20 @@ class _GramPath(_InMemoryPath):
             padded = np.zeros((self.X.shape[0], u.shape[1]), dtype=u.dtype)
             padded[self.rows] = u
             coef = padded.T @ self.X
-        intercept = self.intercept[columns]
+        intercept = self._intercept(columns, u)
         if self.folded:
             if self.warm:
                 coef += self.coef0[columns]
-            if self.fit_intercept:
-                intercept = intercept + u.sum(axis=0)
         elif self.warm:
             coef += self.decay[columns, None] * self.coef0[columns]
         return coef, intercept
+
+    def _intercept(self, columns, u):
+        """The bias of the selected columns, ``u`` their sample weights."""
+        intercept = self.intercept[columns]
+        if self.folded and self.fit_intercept:  # the constant feature's weight
+            intercept = intercept + u.sum(axis=0)
+        return intercept
 
 
 class _GroupedPath:
@@ -623,6 +628,27 @@ class _GroupedPath:
             else:
                 coef[where], intercept[where] = path.result(mine, product=coef[where])
         return coef, intercept
+
+    def decisions(self, columns, rows, gram):
+        """``X[rows] @ coef.T + intercept`` of the selected columns, from ``G``.
+
+        ``gram`` is the full ``X X^T`` (not a group's scaled block), and the
+        paths must have started from zero weights: then ``coef = X^T u`` and
+        ``X[rows] coef^T = G[rows, R] u`` for a group's rows ``R``, without
+        forming ``coef``.
+        """
+        selected = np.flatnonzero(columns)
+        out = np.empty((len(rows), len(selected)), dtype=self.dtype)
+        for positions, path in self.groups:
+            mine = columns[positions]
+            if mine.any():
+                if path.warm:
+                    raise ValueError("decisions need paths started from zero")
+                where = np.searchsorted(selected, positions[mine])
+                u = path.sample_weights(mine)
+                out[:, where] = gram[np.ix_(rows, path.rows)] @ u
+                out[:, where] += path._intercept(mine, u)
+        return out
 
     def keep(self, columns):
         new_position = np.cumsum(columns) - 1
@@ -1001,18 +1027,26 @@ class DescentResult:
     ``loss_curves``: L arrays (n_iter[l], K), the cost before each step (for a
     diverged model the last row is the first non-finite cost); ``n_iter`` (L,);
     ``status`` (L,): ``RAN_OUT``, ``CONVERGED``, ``DIVERGED`` or ``STOPPED``.
+
+    With ``descend(..., final_params=False)`` the models still running at the
+    end (``RAN_OUT``) have NaN ``coef`` and ``intercept``: ``path`` still
+    holds them, in the order of ``final_models``.
     """
 
-    def __init__(self, coef, intercept, loss_curves, n_iter, status):
+    def __init__(self, coef, intercept, loss_curves, n_iter, status, path=None,
+                 final_models=None):  # fmt: skip
         self.coef, self.intercept = coef, intercept
         self.loss_curves, self.n_iter, self.status = loss_curves, n_iter, status
+        self.path, self.final_models = path, final_models
 
 
 class _Loop:
     """The state of one :func:`descend` call; :meth:`run` is the loop."""
 
-    def __init__(self, path, max_iter, rules, observers, cost_every):
+    def __init__(self, path, max_iter, rules, observers, cost_every,
+                 final_params=True):  # fmt: skip
         self.path, self.max_iter = path, max_iter
+        self.final_params, self.final_models = final_params, None
         self.rules, self.observers = list(rules), list(observers)
         n_models, n_neurons = path.n_models, path.n_neurons
         self.n_models, self.n_neurons = n_models, n_neurons
@@ -1094,6 +1128,14 @@ class _Loop:
                 rule.keep(~done)
         self.active = self.active[~done]
 
+    def leave_in_path(self, n_iter):
+        """End the models still running without forming their parameters."""
+        if self.kept:
+            self.flush()  # may drop models that diverged meanwhile
+        self.status[self.active] = RAN_OUT
+        self.n_iter[self.active] = n_iter
+        self.final_models = self.active
+
     def run(self):
         path, max_iter = self.path, self.max_iter
         view = DescentView(self)
@@ -1170,7 +1212,9 @@ class _Loop:
                     view.n_iter = step
                     if any([observer.on_step(view) for observer in watchers]):
                         self.finish(np.ones(len(self.active), bool), STOPPED, step)
-            if len(self.active):
+            if len(self.active) and not self.final_params:
+                self.leave_in_path(step)
+            elif len(self.active):
                 self.finish(np.ones(len(self.active), dtype=bool), RAN_OUT, step)
         view.n_iter = step
         for observer in self.observers:
@@ -1186,10 +1230,14 @@ class _Loop:
             if self.coef[m] is not None:
                 coef[m], intercept[m] = self.coef[m], self.intercept[m]
         curves = [self.curves.rows(m, self.n_iter[m]) for m in range(n_models)]
-        return DescentResult(coef, intercept, curves, self.n_iter.copy(), self.status)
+        return DescentResult(
+            coef, intercept, curves, self.n_iter.copy(), self.status,
+            path=self.path, final_models=self.final_models,
+        )  # fmt: skip
 
 
-def descend(path, *, max_iter, rules=(), observers=(), cost_every=1):
+def descend(path, *, max_iter, rules=(), observers=(), cost_every=1,
+            final_params=True):  # fmt: skip
     """Run gradient descent on ``path`` for at most ``max_iter`` steps.
 
     Each step: the scores of the current iterate (kept for the cost of that
@@ -1215,12 +1263,16 @@ def descend(path, *, max_iter, rules=(), observers=(), cost_every=1):
         Compute the costs only every ``cost_every`` steps and before the last
         one (other rows of the loss curves are NaN), when only divergence
         needs checking: a diverged model's cost stays non-finite.
+    final_params : bool, default=True
+        Whether to form the ``coef`` of the models that run to ``max_iter``;
+        if False they stay in the path (see :class:`DescentResult`), e.g. for
+        :meth:`_GroupedPath.decisions`.
 
     Returns
     -------
     DescentResult
     """
-    return _Loop(path, max_iter, rules, observers, cost_every).run()
+    return _Loop(path, max_iter, rules, observers, cost_every, final_params).run()
 
 
 # --- Momentum: an update rule with memory. ----------------------------------

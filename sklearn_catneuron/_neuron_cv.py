@@ -395,10 +395,12 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
             scorer = check_scoring(SigmoidNeuronClassifier(), scoring=self.scoring)
         fold_params = {name: getattr(self, name) for name in _NEURON_PARAMS}
         fold_params["solver"] = solver
+        # Only refit=False (averaging) and other scorers use the fold models.
+        keep_models = not self.refit or scorer is not None
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_and_score_folds)(
                 X, y, user_weight, score_weight, [folds[k] for k in chunk],
-                learning_rates, gram, scorer, fold_params,
+                learning_rates, gram, scorer, fold_params, keep_models,
             )
             for chunk in chunks
         )  # fmt: skip
@@ -623,12 +625,17 @@ def _fold_weight(user_weight, y, train, class_weight, X):
 
 
 def _fit_and_score_folds(
-    X, y, user_weight, score_weight, folds, learning_rates, gram, scorer, p
-):
+    X, y, user_weight, score_weight, folds, learning_rates, gram, scorer, p,
+    keep_models=True,
+):  # fmt: skip
     """Descend all (fold, learning rate) models of ``folds`` together, score them.
 
     Folds whose training part holds the same classes share one descent (one
     product per step); a fold missing a class gets its own one-vs-rest targets.
+    Without ``keep_models``, where the folds descended on their own rows from
+    zero weights to ``max_iter``, the default accuracy comes from the
+    held-out rows of ``G`` and ``u`` (``_GroupedPath.decisions``), and the
+    fold models are neither formed nor returned (None).
 
     Returns
     -------
@@ -678,21 +685,35 @@ def _fit_and_score_folds(
             gram=gram if p["solver"] == "gram" else None,
             need_grad=p["tol"] is not None,
         )  # fmt: skip
+        rules = _stop_rules(p["tol"], p["n_iter_no_change"], n_models)
+        from_gram = (
+            not keep_models
+            and hasattr(path, "decisions")
+            and not rules
+            and not np.any(coef)
+        )
         result = descend(
             path,
             max_iter=p["max_iter"],
-            rules=_stop_rules(p["tol"], p["n_iter_no_change"], n_models),
+            rules=rules,
             # Costs only matter for the stop rules, and to catch divergence.
             cost_every=100,
+            final_params=not from_gram,
         )
         coefs, intercepts = result.coef, result.intercept
         steps, status = result.n_iter, result.status
         for i, k in enumerate(members):
             test = folds[k][1]
-            X_test, y_test = _rows(X, test, on_host=scorer is not None), y[test]
             test_weight = None if score_weight is None else score_weight[test]
             fold = slice(i * n_rates, (i + 1) * n_rates)
             n_iter[k] = steps[fold]
+            if from_gram:
+                scores[k] = _score_fold_from_gram(
+                    result, np.arange(n_models)[fold], n_neurons, test, gram,
+                    y[test], test_weight, fold_classes,
+                )  # fmt: skip
+                continue
+            X_test, y_test = _rows(X, test, on_host=scorer is not None), y[test]
             for j, rate in enumerate(learning_rates):
                 if status[fold][j] != DIVERGED:
                     models[k][j] = _fitted_neuron(
@@ -741,14 +762,43 @@ def _score_fold(models, X_test, y_test, sample_weight, scorer, classes):
     intercept = np.stack([models[j].intercept_ for j in fitted])
     decision = to_host(X_test @ like(coef.reshape(-1, coef.shape[-1]).T, X_test))
     decision = decision.reshape(X_test.shape[0], *intercept.shape) + intercept
+    scores[fitted] = _accuracies(decision, classes, y_test, sample_weight)
+    return scores
+
+
+def _score_fold_from_gram(result, models, n_neurons, test, gram, y_test,
+                          sample_weight, classes):  # fmt: skip
+    """Accuracy of one fold's ``models`` left in ``result.path`` (NaN: diverged).
+
+    Their scores on the held-out rows come from ``G`` (see
+    ``_GroupedPath.decisions``): the same values as from ``coef``, to
+    rounding.
+    """
+    scores = np.full(len(models), np.nan)
+    final = list(result.final_models)
+    fitted = [j for j, m in enumerate(models) if m in final]
+    if not fitted:
+        return scores
+    columns = np.zeros(len(final) * n_neurons, dtype=bool)
+    for j in fitted:
+        start = final.index(models[j]) * n_neurons
+        columns[start : start + n_neurons] = True
+    decision = result.path.decisions(columns, test, gram)
+    decision = decision.reshape(len(test), len(fitted), n_neurons)
+    scores[fitted] = _accuracies(decision, classes, y_test, sample_weight)
+    return scores
+
+
+def _accuracies(decision, classes, y_test, sample_weight):
+    """``accuracy_score`` of each model from its scores (n_test, models, K)."""
     if decision.shape[-1] == 1:
         predicted = classes[(decision[..., 0] > 0).astype(np.intp)]
     else:
         predicted = classes[decision.argmax(axis=-1)]
-    for column, j in enumerate(fitted):
-        correct = y_test == predicted[:, column]
-        scores[j] = float(np.average(correct, weights=sample_weight))
-    return scores
+    correct = y_test[:, None] == predicted
+    return np.array(
+        [float(np.average(column, weights=sample_weight)) for column in correct.T]
+    )
 
 
 def _fitted_neuron(p, rate, classes, coef, intercept, n_iter):

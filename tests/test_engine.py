@@ -416,3 +416,46 @@ def test_small_gram_steps_run_on_one_blas_thread(cat):
     descend(path, max_iter=10, observers=[look])
     assert look.seen == [{1}, {1}]
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_fold_decisions_from_the_gram_matrix(cat, alpha):
+    """A group's held-out scores from ``G[rows, R] u`` equal ``X[rows] coef^T +
+    intercept`` of the formed ``coef``, with or without a penalty."""
+    X, y, _, _ = cat
+    folds = [np.arange(len(y)) % 3 != k for k in range(3)]
+    weight = np.repeat(np.column_stack(folds).astype(float), 2, axis=1)
+    gram = X @ X.T
+
+    def run(final_params):
+        path = make_path(
+            X, y[:, None].astype(float), weight, coef=np.zeros((6, 1, X.shape[1])),
+            intercept=np.zeros((6, 1)), learning_rates=np.tile([0.005, 0.001], 3),
+            alpha=alpha, fit_intercept=True, solver="gram", gram=gram,
+        )  # fmt: skip
+        return descend(path, max_iter=150, final_params=final_params)
+
+    formed, left = run(True), run(False)
+    assert np.isnan(left.coef).all() and list(left.final_models) == list(range(6))
+    assert_array_equal(left.n_iter, formed.n_iter)
+    for k, train in enumerate(folds):
+        test = np.flatnonzero(~train)
+        columns = np.zeros(6, dtype=bool)
+        columns[2 * k : 2 * k + 2] = True
+        decisions = left.path.decisions(columns, test, gram)
+        expected = X[test] @ formed.coef[2 * k : 2 * k + 2, 0].T
+        expected += formed.intercept[2 * k : 2 * k + 2, 0]
+        assert_allclose(decisions, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_fold_decisions_need_a_start_from_zero(cat):
+    X, y, _, _ = cat
+    weight = np.column_stack([np.arange(len(y)) % 2 == k for k in range(2)])
+    path = make_path(
+        X, y[:, None].astype(float), weight.astype(float),
+        coef=np.full((2, 1, X.shape[1]), 1e-3), intercept=np.zeros((2, 1)),
+        learning_rates=[0.005, 0.005], alpha=0.0, fit_intercept=True,
+        solver="gram",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="started from zero"):
+        path.decisions(np.ones(2, dtype=bool), np.arange(3), X @ X.T)

@@ -272,3 +272,18 @@ def test_all_rates_diverging_raises(rng):
     model = SigmoidNeuronClassifierCV(learning_rates=[50.0, 100.0], alpha=1.0, cv=2)
     with pytest.raises(ValueError, match="diverged.*for every learning rate"):
         model.fit(X, y)
+
+
+def test_fold_scores_from_the_gram_matrix_equal_those_from_coef(cat):
+    """With ``refit=True`` and accuracy, the folds are scored from ``G`` and
+    ``u`` without forming their ``coef``; ``refit=False`` forms them (to
+    average them): the fold scores are the same, at every rate."""
+    X, y, _, _ = cat
+    rates = [1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 5e-1]
+    cv = StratifiedKFold(5)
+    from_gram = SigmoidNeuronClassifierCV(learning_rates=rates, cv=cv).fit(X, y)
+    from_coef = SigmoidNeuronClassifierCV(learning_rates=rates, cv=cv, refit=False).fit(
+        X, y
+    )
+    assert_array_equal(from_gram.scores_, from_coef.scores_)
+    assert from_gram.learning_rate_ == from_coef.learning_rate_
