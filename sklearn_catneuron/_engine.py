@@ -324,7 +324,7 @@ class _GramPath(_InMemoryPath):
         if gram is None:
             gram, own_gram = X @ X.T, True
         self.fit_intercept = fit_intercept
-        self.coef0 = np.ascontiguousarray(coef, dtype=dtype)  # only read
+        self.coef0 = np.asarray(coef, dtype=dtype)  # only read
         self.intercept = np.array(intercept, dtype=dtype)
         n_columns = len(self.intercept)
         # u <- (1 - lr alpha) u - (lr / S) s r: both factors computed once; the
@@ -540,9 +540,13 @@ class _GroupedPath:
             group_weight = weight[np.ix_(rows, columns)]
             if np.all(group_weight == group_weight[:, :1]):  # a fold's rates
                 group_weight = group_weight[:, 0]
+            # Consecutive columns (a fold's rates) as a slice: views, no copy.
+            index = columns
+            if columns[-1] - columns[0] == len(columns) - 1:
+                index = slice(columns[0], columns[-1] + 1)
             path = _GramPath(
-                X, Y[rows], _Weights(group_weight), coef[columns],
-                intercept[columns], lr[columns], alpha, fit_intercept,
+                X, Y[rows], _Weights(group_weight), coef[index],
+                intercept[index], lr[index], alpha, fit_intercept,
                 len(columns) // n_neurons, gram=gram[np.ix_(rows, rows)],
                 need_grad=need_grad, rows=rows,
             )  # fmt: skip
