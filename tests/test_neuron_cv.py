@@ -287,3 +287,18 @@ def test_fold_scores_from_the_gram_matrix_equal_those_from_coef(cat):
     )
     assert_array_equal(from_gram.scores_, from_coef.scores_)
     assert from_gram.learning_rate_ == from_coef.learning_rate_
+
+
+def test_fold_scores_from_the_gram_matrix_with_a_diverged_rate(rng):
+    """A rate that diverges scores NaN and the others as from ``coef``."""
+    X = rng.normal(size=(40, 120))
+    y = (X[:, 0] > 0).astype(int)
+    rates = [0.003, 0.03, 100.0]  # 100 diverges with alpha=0.1
+    cv = KFold(4, shuffle=True, random_state=0)
+    params = {"learning_rates": rates, "cv": cv, "alpha": 0.1, "max_iter": 300}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from_gram = SigmoidNeuronClassifierCV(**params).fit(X, y)
+        from_coef = SigmoidNeuronClassifierCV(**params, refit=False).fit(X, y)
+    assert np.isnan(from_gram.scores_[:, 2]).all()
+    assert_array_equal(from_gram.scores_, from_coef.scores_)
