@@ -459,3 +459,34 @@ def test_fold_decisions_need_a_start_from_zero(cat):
     )  # fmt: skip
     with pytest.raises(ValueError, match="started from zero"):
         path.decisions(np.ones(2, dtype=bool), np.arange(3), X @ X.T)
+
+
+def test_fold_groups_stack_from_random_weights(cat, monkeypatch):
+    """Started from random weights (an offset ``X w_0 + b_0`` in each
+    group), the stack equals each group stepped alone and the wide product."""
+    X, y, _, _ = cat
+    folds = [np.arange(len(y)) % 4 != k for k in range(4)]
+    weight = np.repeat(np.column_stack(folds).astype(float), 2, axis=1)
+    start = np.random.default_rng(0).normal(scale=1e-3, size=(1, X.shape[1]))
+
+    def run():
+        path = make_path(
+            X, y[:, None].astype(float), weight,
+            coef=np.broadcast_to(start, (8, 1, X.shape[1])),
+            intercept=np.full((8, 1), 0.1), learning_rates=np.tile([0.005, 0.002], 4),
+            alpha=0.0, fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        return path, descend(path, max_iter=120)
+
+    path, stacked = run()
+    assert path._stack is not None and path._stack.offset is not None
+    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
+    _, alone = run()
+    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
+    _, wide = run()
+    for other in (alone, wide):
+        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
+        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
+        _curves_close(stacked, other)
+    w = stacked.coef[0, 0]
+    assert not np.allclose(w, start[0])  # it moved
