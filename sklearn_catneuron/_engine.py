@@ -36,6 +36,7 @@ import contextlib
 import numpy as np
 from scipy.special import expit
 
+from sklearn_catneuron._gram import gram_matrix
 from sklearn_catneuron._threads import one_blas_thread
 
 __all__ = [
@@ -322,7 +323,7 @@ class _GramPath(_InMemoryPath):
         super().__init__(X, Y, weights, lr, alpha, n_models, rule)
         dtype, self.rows, n = X.dtype, rows, len(Y)
         if gram is None:
-            gram, own_gram = X @ X.T, True
+            gram, own_gram = gram_matrix(X), True
         self.fit_intercept = fit_intercept
         self.coef0 = np.asarray(coef, dtype=dtype)  # only read
         self.intercept = np.array(intercept, dtype=dtype)
@@ -843,7 +844,7 @@ def make_path(
     if solver == "gram":
         own_gram = gram is None
         if own_gram:
-            gram = X @ X.T
+            gram = gram_matrix(X)
         # Momentum keeps one model's velocities: it never runs in groups.
         groups = _support_groups(sample_weight, gram) if rule is None else None
         if groups is not None:

@@ -34,6 +34,7 @@ from sklearn_catneuron._engine import (
     divergence_error,
     make_path,
 )
+from sklearn_catneuron._gram import gram_matrix
 from sklearn_catneuron._neuron import (
     _DOC_LINK,
     SigmoidNeuronClassifier,
@@ -388,7 +389,7 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
         solver = choose_solver(
             self.solver, X.shape[0], X.shape[1], n_columns, self.max_iter
         )
-        gram = X @ X.T if solver == "gram" else None
+        gram = gram_matrix(X) if solver == "gram" else None
 
         scorer = None  # accuracy, computed for all rates of a fold at once
         if self.scoring is not None:

@@ -9,6 +9,7 @@ from sklearn.pipeline import Pipeline, _final_estimator_has, _name_estimators
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_catneuron._gram import scaled_pixels
 from sklearn_catneuron._neuron import (
     SigmoidNeuronClassifier,
     _BlockScores,
@@ -253,6 +254,71 @@ class NeuronPipeline(Pipeline):
         if fused is None:
             return super().decision_function(X, **params)
         return fused
+
+    def fit(self, X, y=None, **params):
+        """Fit the flattener, then the classifier on the flattened images.
+
+        As :meth:`sklearn.pipeline.Pipeline.fit`. From uint8 images, the
+        classifier's ``X X^T`` is summed exactly from the pixels (see Notes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+(n_samples, n_features)
+            Training images.
+
+        y : array-like of shape (n_samples,)
+            Their labels.
+
+        **params : dict of str -> object
+            As for :meth:`sklearn.pipeline.Pipeline.fit`.
+
+        Returns
+        -------
+        self : NeuronPipeline
+            The fitted pipeline.
+
+        See Also
+        --------
+        sklearn.pipeline.Pipeline.fit : What this method does.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_catneuron import make_neuron_pipeline
+        >>> images = np.zeros((4, 2, 2, 3), dtype=np.uint8)
+        >>> images[2:] = 255
+        >>> make_neuron_pipeline().fit(images, [0, 0, 1, 1]).n_features_in_
+        12
+        """
+        pixels = self._exact_gram_pixels(X, params)
+        if pixels is None:
+            return super().fit(X, y, **params)
+        with scaled_pixels(pixels, self.steps[0][1].max_value):
+            return super().fit(X, y, **params)
+
+    def _exact_gram_pixels(self, X, params):
+        """``X`` as 2-D uint8 when the classifier may sum ``X X^T`` from it."""
+        if (
+            params
+            or self.memory is not None
+            or len(self.steps) != 2
+            or type(X) not in _ARRAY_TYPES
+            or X.dtype != np.uint8
+            or X.ndim not in (2, 3, 4)
+            or X.size == 0
+        ):
+            return None
+        flattener, classifier = self.steps[0][1], self.steps[1][1]
+        if type(flattener) not in _FLATTENERS or type(classifier) not in _CLASSIFIERS:
+            return None
+        config = get_config()
+        output = getattr(flattener, "_sklearn_output_config", {}).get(
+            "transform", config["transform_output"]
+        )
+        if config["array_api_dispatch"] or output != "default":
+            return None
+        return X.reshape(X.shape[0], -1)
 
     def _fused_scores(self, X, params):
         """The classifier's scores of ``X`` by the fused path, None if not valid."""

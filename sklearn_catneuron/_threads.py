@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from functools import cache
 
-__all__ = ["for_each_block", "one_blas_thread"]
+__all__ = ["blas_threads", "for_each_block", "one_blas_thread"]
 
 _limit_lock = threading.Lock()
 _limit = {"users": 0, "limiter": None}
@@ -51,6 +51,12 @@ def one_blas_thread():
             if _limit["users"] == 0:
                 _limit.pop("limiter").restore_original_limits()
                 _limit["limiter"] = None
+
+
+def blas_threads():
+    """How many threads BLAS may use now (the user's limit, or ours)."""
+    blas = _threadpool_controller().select(user_api="blas").lib_controllers
+    return min((lib.num_threads for lib in blas), default=1)
 
 
 # At most two threads: the work (memory-bound divisions, BLAS products of a

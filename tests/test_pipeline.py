@@ -3,17 +3,20 @@
 import pickle
 import threading
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
 import sklearn
+from numpy.testing import assert_allclose
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import sklearn_catneuron._gram as gram_module
 import sklearn_catneuron._neuron as neuron_module
 from sklearn_catneuron import (
     ImageFlattener,
@@ -557,3 +560,260 @@ def test_for_each_block_runs_every_block_once_in_any_number_of_threads():
         for_each_block(blocks, make_step, n_threads=n_threads)
         assert sorted(block.start for block in seen) == [0, 1, 2, 3]
         assert all(shares) and len(shares) <= n_threads
+
+
+# fit: from uint8 images the classifier's X X^T is summed exactly from the
+# pixels (sklearn_catneuron._gram); every other case is the plain fit.
+
+
+def _integer_gram(pixels, max_value=255.0):
+    pixels = pixels.reshape(len(pixels), -1).astype(np.int64)
+    return (pixels @ pixels.T) / (float(max_value) ** 2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "shape", [(209, 12288), (40, 256 * 5), (9, 1000), (3, 257), (1, 1), (2, 255)]
+)
+def test_exact_pixel_gram_is_the_integer_product(shape, threads):
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, np.uint8)
+    with threadpool_limits(threads, user_api="blas"):
+        gram = gram_module.exact_pixel_gram(pixels, 255.0)
+    assert gram.dtype == np.float64
+    assert np.array_equal(gram, _integer_gram(pixels))
+
+
+@pytest.mark.parametrize("max_value", [255.0, 300, 1e-3])
+def test_exact_pixel_gram_at_the_largest_sums(max_value):
+    """All pixels 255: each block's sums reach 256 * 255^2, just under 2^24."""
+    pixels = np.full((30, 256 * 3 + 7), 255, dtype=np.uint8)
+    gram = gram_module.exact_pixel_gram(pixels, max_value)
+    assert np.array_equal(gram, _integer_gram(pixels, max_value))
+    assert gram[0, 0] * float(max_value) ** 2 == 775 * 255**2
+    # One float32 product over all the columns cannot be exact: 775 * 255^2 is
+    # odd and above 2^24, so float32 cannot hold it.
+    flat = pixels.astype(np.float32)
+    assert (flat @ flat.T)[0, 0] != 775 * 255**2
+
+
+def test_exact_pixel_gram_refuses_other_pixels():
+    with pytest.raises(ValueError, match="2-D uint8"):
+        gram_module.exact_pixel_gram(np.zeros((3, 4), dtype=np.uint16), 255.0)
+    with pytest.raises(ValueError, match="2-D uint8"):
+        gram_module.exact_pixel_gram(np.zeros((3, 4, 3), dtype=np.uint8), 255.0)
+
+
+@pytest.fixture
+def gram_calls(monkeypatch):
+    """The pixel arrays the exact Gram was computed from, in order."""
+    calls = []
+    exact = gram_module.exact_pixel_gram
+
+    def spy(pixels, max_value):
+        calls.append(pixels)
+        return exact(pixels, max_value)
+
+    monkeypatch.setattr(gram_module, "exact_pixel_gram", spy)
+    return calls
+
+
+def test_cat_fit_sums_the_gram_exactly_and_keeps_the_reference_iterates(
+    catvnoncat, reference_pipeline, reference_costs, gram_calls
+):
+    X_train, y_train, X_test, y_test = catvnoncat
+    model = make_neuron_pipeline().fit(X_train, y_train)
+    assert len(gram_calls) == 1
+    assert gram_calls[0].shape == (209, 12288)
+    neuron, plain = model[-1], reference_pipeline[-1]
+    # The same iterates as the float64 X X^T, to rounding.
+    scale = np.abs(plain.coef_).max()
+    assert_allclose(neuron.coef_, plain.coef_, rtol=1e-12, atol=1e-12 * scale)
+    assert_allclose(neuron.intercept_, plain.intercept_, rtol=1e-12)
+    assert_allclose(neuron.loss_curve_, plain.loss_curve_, rtol=1e-12)
+    assert np.array_equal(np.round(neuron.loss_curve_[::100], 6), reference_costs)
+    assert np.sum(model.predict(X_train) == y_train) == 207
+    assert np.sum(model.predict(X_test) == y_test) == 35
+
+
+def test_cat_fit_matches_the_reference_loop(catvnoncat, gram_calls):
+    X_train, y_train, _, _ = catvnoncat
+    X = X_train.reshape(len(X_train), -1).T / 255.0
+    Y = y_train.reshape(1, -1)
+    w, b, m = np.zeros((X.shape[0], 1)), 0.0, X.shape[1]
+    for _ in range(300):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        w = w - 0.005 * (X @ (A - Y).T) / m
+        b = b - 0.005 * np.sum(A - Y) / m
+    neuron = make_neuron_pipeline(classifier=SigmoidNeuronClassifier(max_iter=300)).fit(
+        X_train, y_train
+    )[-1]
+    assert len(gram_calls) == 1
+    scale = np.abs(w).max()
+    assert_allclose(neuron.coef_[0], w.ravel(), rtol=1e-10, atol=1e-10 * scale)
+    assert_allclose(neuron.intercept_[0], b, rtol=1e-10)
+
+
+def test_cv_fit_sums_the_gram_exactly(catvnoncat, gram_calls):
+    X_train, y_train, _, _ = catvnoncat
+    rates = [1e-4, 1e-3, 5e-3]
+    cv = SigmoidNeuronClassifierCV(learning_rates=rates, max_iter=200, cv=3)
+    model = make_neuron_pipeline(classifier=cv).fit(X_train, y_train)
+    plain = make_pipeline(ImageFlattener(), clone(cv)).fit(X_train, y_train)
+    assert len(gram_calls) == 1
+    assert model[-1].learning_rate_ == plain[-1].learning_rate_
+    assert_allclose(model[-1].scores_, plain[-1].scores_)
+    scale = np.abs(plain[-1].coef_).max()
+    assert_allclose(model[-1].coef_, plain[-1].coef_, rtol=1e-12, atol=1e-12 * scale)
+
+
+def _small_uint8(n=24, shape=(16, 16, 3)):
+    images = _images(np.random.default_rng(n), n, shape=shape)
+    return images, _labels(images)
+
+
+def test_generated_fit_sums_the_gram_exactly(gram_calls):
+    images, y = _small_uint8()
+    classifier = SigmoidNeuronClassifier(learning_rate=0.05, max_iter=150)
+    model = make_neuron_pipeline(classifier=classifier).fit(images, y)
+    plain = make_pipeline(ImageFlattener(), clone(classifier)).fit(images, y)
+    assert len(gram_calls) == 1
+    scale = np.abs(plain[-1].coef_).max()
+    assert_allclose(model[-1].coef_, plain[-1].coef_, rtol=1e-12, atol=1e-12 * scale)
+    assert_allclose(model[-1].loss_curve_, plain[-1].loss_curve_, rtol=1e-12)
+
+
+def _fit_cases():
+    images, y = _small_uint8()
+    classifier = SigmoidNeuronClassifier(learning_rate=0.05, max_iter=50)
+
+    class Flattener(ImageFlattener):
+        pass
+
+    class Classifier(SigmoidNeuronClassifier):
+        pass
+
+    return {
+        "float64 images": (make_neuron_pipeline(), images.astype(np.float64), {}),
+        "float32 images": (make_neuron_pipeline(), images.astype(np.float32), {}),
+        "uint16 images": (make_neuron_pipeline(), images.astype(np.uint16), {}),
+        "a list": (make_neuron_pipeline(), images.tolist(), {}),
+        "sample_weight": (
+            make_neuron_pipeline(),
+            images,
+            {"sigmoidneuronclassifier__sample_weight": np.ones(len(y))},
+        ),
+        "a flattener subclass": (
+            NeuronPipeline([("f", Flattener()), ("c", classifier)]),
+            images,
+            {},
+        ),
+        "a classifier subclass": (
+            NeuronPipeline([("f", ImageFlattener()), ("c", Classifier(max_iter=50))]),
+            images,
+            {},
+        ),
+        "three steps": (
+            NeuronPipeline(
+                [
+                    ("f", ImageFlattener()),
+                    ("p", "passthrough"),
+                    ("c", clone(classifier)),
+                ]
+            ),
+            images,
+            {},
+        ),
+        "the primal solver": (
+            make_neuron_pipeline(
+                classifier=SigmoidNeuronClassifier(solver="primal", max_iter=50)
+            ),
+            images,
+            {},
+        ),
+        "more images than 1/8 of the pixels": (
+            make_neuron_pipeline(),
+            _small_uint8(n=100)[0],
+            {},
+        ),
+        "early stopping (fewer rows)": (
+            make_neuron_pipeline(
+                classifier=SigmoidNeuronClassifier(
+                    early_stopping=True,
+                    max_iter=50,
+                    validation_fraction=0.25,
+                    random_state=0,
+                )
+            ),
+            images,
+            {},
+        ),
+    }, y
+
+
+@pytest.mark.parametrize("case", list(_fit_cases()[0]))
+def test_other_fits_are_the_plain_pipelines(case, gram_calls):
+    cases, y = _fit_cases()
+    model, images, params = cases[case]
+    if case.startswith("more images"):
+        y = _labels(images)
+    plain = Pipeline(clone(model).steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(images, y, **params)
+        plain.fit(images, y, **params)
+    assert gram_calls == []
+    assert np.array_equal(model[-1].coef_, plain[-1].coef_)
+    assert np.array_equal(model[-1].loss_curve_, plain[-1].loss_curve_)
+
+
+def test_pandas_output_fits_the_plain_way(gram_calls):
+    pytest.importorskip("pandas")
+    images, y = _small_uint8()
+    flat = images.reshape(len(images), -1)
+    model = make_neuron_pipeline().set_output(transform="pandas").fit(flat, y)
+    assert gram_calls == []
+    assert model[-1].n_features_in_ == flat.shape[1]
+
+
+def test_the_pixels_are_named_only_during_the_fit(gram_calls):
+    images, y = _small_uint8()
+    with pytest.raises(ValueError, match="Values above max_value"):
+        make_neuron_pipeline(ImageFlattener(max_value=100)).fit(images, y)
+    assert gram_module._PIXELS.get() is None
+    make_neuron_pipeline().fit(images, y)
+    assert gram_module._PIXELS.get() is None
+    assert len(gram_calls) == 1
+    # A classifier fitted outside the pipeline afterwards sums X X^T itself.
+    X = ImageFlattener().fit_transform(images)
+    SigmoidNeuronClassifier(max_iter=5).fit(X, y)
+    assert len(gram_calls) == 1
+
+
+def test_other_values_of_the_same_shape_are_not_taken_for_the_pixels(gram_calls):
+    """Within the fit, only an X whose first and last rows are the pixels scaled."""
+    images, _ = _small_uint8()
+    pixels = images.reshape(len(images), -1)
+    X = pixels / 255.0
+    with gram_module.scaled_pixels(pixels, 255.0):
+        for row in (0, -1):
+            other = X.copy()
+            other[row, 3] += 1e-16 if other[row, 3] else 1e-300
+            assert np.array_equal(gram_module.gram_matrix(other), other @ other.T)
+        other = X.astype(np.float32)
+        assert gram_module.gram_matrix(other).dtype == np.float32
+        assert gram_module.gram_matrix(X[:-1]).shape == (len(X) - 1,) * 2
+        assert gram_calls == []
+        assert np.array_equal(gram_module.gram_matrix(X), _integer_gram(pixels))
+    assert len(gram_calls) == 1
+    assert np.array_equal(gram_module.gram_matrix(X), X @ X.T)  # outside: plain
+
+
+def test_grid_search_over_neuron_pipelines_sums_each_fold_exactly(gram_calls):
+    images, y = _small_uint8(n=40)
+    search = GridSearchCV(
+        make_neuron_pipeline(classifier=SigmoidNeuronClassifier(max_iter=40)),
+        {"sigmoidneuronclassifier__learning_rate": [0.01, 0.05]},
+        cv=2,
+    ).fit(images, y)
+    assert len(gram_calls) == 2 * 2 + 1  # the folds and the refit
+    assert search.best_estimator_[-1].n_iter_ == 40

@@ -1,0 +1,113 @@
+"""The Gram matrix ``X X^T``, exact when ``X`` is known to be 8-bit pixels scaled.
+
+A fit from uint8 images sees ``X = P / max_value`` with ``P`` integer. In
+float32, every product of two pixels (at most 255^2) and every partial sum of
+at most 256 of them (at most 256 * 255^2 < 2^24) is an integer that float32
+holds exactly, whatever order BLAS adds them in. So ``P P^T`` is summed exactly
+in float64 from float32 products over blocks of 256 columns: the integer Gram
+matrix, then one rounding when divided by ``max_value^2``. Float32 products run
+at twice the float64 rate, so this is about 1.5x faster than ``X @ X.T`` on the
+cat images, and closer to the exact ``X X^T`` than the float64 sum is.
+
+Only :class:`~sklearn_catneuron.NeuronPipeline` knows ``X`` is the pixels
+scaled: its ``fit`` names them with :func:`scaled_pixels` for the fit of its
+steps, and :func:`gram_matrix` uses them for the ``X`` they match.
+"""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
+
+from sklearn_catneuron._threads import N_THREADS, blas_threads, for_each_block
+
+# Columns per float32 block: 256 * 255^2 = 16,646,400 < 2^24 = 16,777,216.
+_BLOCK_COLUMNS = 256
+# The exact path keeps one n x n float32 product: at most 1/16 of X's bytes.
+_MAX_ROWS_PER_FEATURE = 1 / 8
+
+_PIXELS = ContextVar("sklearn_catneuron_scaled_pixels", default=None)
+
+
+@contextmanager
+def scaled_pixels(pixels, max_value):
+    """Within the block, an ``X`` that is ``pixels / max_value`` uses ``pixels``.
+
+    ``pixels``: 2-D uint8, the images the fit flattens; ``max_value``: the
+    flattener's divisor. The context is the caller's thread (or task) only.
+    """
+    token = _PIXELS.set((pixels, max_value))
+    try:
+        yield
+    finally:
+        _PIXELS.reset(token)
+
+
+def gram_matrix(X):
+    """``X @ X.T``: from the pixels exactly when ``X`` is them scaled."""
+    source = _PIXELS.get()
+    if source is not None and _is_scaled(X, *source):
+        return exact_pixel_gram(*source)
+    return X @ X.T
+
+
+def _is_scaled(X, pixels, max_value):
+    """Whether ``X`` is the float64 flattened ``pixels / max_value``.
+
+    Within :func:`scaled_pixels` the only arrays of this shape are the
+    flattener's output or a copy; its first and last rows are checked as
+    well, a cheap guard against a same-shaped array of other values.
+    """
+    if not (
+        type(X) is np.ndarray
+        and X.dtype == np.float64
+        and X.shape == pixels.shape
+        and X.shape[0] > 0
+        and X.shape[0] <= _MAX_ROWS_PER_FEATURE * X.shape[1]
+    ):
+        return False
+    ends = pixels[[0, -1]]
+    return bool(np.array_equal(X[[0, -1]], np.divide(ends, max_value, dtype=X.dtype)))
+
+
+def exact_pixel_gram(pixels, max_value):
+    """``(P P^T) / max_value^2`` for uint8 ``P`` (2-D), summed exactly.
+
+    Equal to the integer product ``P.astype(np.int64) @ P.T`` divided once
+    in float64 (tested bit for bit). The blocks of columns are shared among
+    as many threads as BLAS may use (at most two), each summing its own
+    blocks on one BLAS thread: sums of integers, so the split changes nothing.
+    """
+    if pixels.dtype != np.uint8 or pixels.ndim != 2:
+        raise ValueError(
+            f"expected 2-D uint8 pixels, got {pixels.dtype} of shape {pixels.shape}"
+        )
+    n, d = pixels.shape
+    blocks = [
+        slice(start, start + _BLOCK_COLUMNS) for start in range(0, d, _BLOCK_COLUMNS)
+    ]
+    sums = []
+
+    def make_step(share):
+        total = np.zeros((n, n))
+        sums.append(total)
+        block = np.empty((n, min(_BLOCK_COLUMNS, d)), dtype=np.float32)
+        product = np.empty((n, n), dtype=np.float32)
+
+        def step(columns):
+            part = pixels[:, columns]
+            out = (
+                block if part.shape == block.shape else np.empty_like(part, np.float32)
+            )
+            np.copyto(out, part)
+            np.matmul(out, out.T, out=product)  # integers below 2^24: exact
+            np.add(total, product, out=total)
+
+        return step
+
+    for_each_block(blocks, make_step, n_threads=min(N_THREADS, blas_threads()))
+    gram = sums[0]
+    for other in sums[1:]:
+        gram += other  # integers below 2^53: exact
+    gram /= float(max_value) ** 2
+    return gram
