@@ -1,17 +1,20 @@
-"""The Gram matrix ``X X^T``, exact when ``X`` is known to be 8-bit pixels scaled.
+"""What a fit from uint8 images can skip: its ``X`` is known pixels scaled.
 
-A fit from uint8 images sees ``X = P / max_value`` with ``P`` integer. In
-float32, every product of two pixels (at most 255^2) and every partial sum of
-at most 256 of them (at most 256 * 255^2 < 2^24) is an integer that float32
-holds exactly, whatever order BLAS adds them in. So ``P P^T`` is summed exactly
-in float64 from float32 products over blocks of 256 columns: the integer Gram
-matrix, then one rounding when divided by ``max_value^2``. Float32 products run
-at twice the float64 rate, so this is about 1.5x faster than ``X @ X.T`` on the
-cat images, and closer to the exact ``X X^T`` than the float64 sum is.
+A fit from uint8 images sees ``X = P / max_value`` with ``P`` integer and at
+most ``max_value`` (the flattener checked), so ``X`` is finite: the classifier
+need not scan it again (:func:`known_finite`). And its Gram matrix ``X X^T``
+can be summed exactly (:func:`gram_matrix`). In float32, every product of two
+pixels (at most 255^2) and every partial sum of at most 256 of them (at most
+256 * 255^2 < 2^24) is an integer that float32 holds exactly, whatever order
+BLAS adds them in. So ``P P^T`` is summed exactly in float64 from float32
+products over blocks of 256 columns: the integer Gram matrix, then one
+rounding when divided by ``max_value^2``. Float32 products run at twice the
+float64 rate, so this is about 1.5x faster than ``X @ X.T`` on the cat images,
+and closer to the exact ``X X^T`` than the float64 sum is.
 
 Only :class:`~sklearn_catneuron.NeuronPipeline` knows ``X`` is the pixels
 scaled: its ``fit`` names them with :func:`scaled_pixels` for the fit of its
-steps, and :func:`gram_matrix` uses them for the ``X`` they match.
+steps, and the classifier's fit asks about the ``X`` it is given.
 """
 
 from contextlib import contextmanager
@@ -43,10 +46,24 @@ def scaled_pixels(pixels, max_value):
         _PIXELS.reset(token)
 
 
-def gram_matrix(X):
-    """``X @ X.T``: from the pixels exactly when ``X`` is them scaled."""
+def known_finite(X):
+    """Whether ``X`` is the named pixels scaled (so finite, at most 1)."""
     source = _PIXELS.get()
-    if source is not None and _is_scaled(X, *source):
+    return source is not None and _is_scaled(X, *source)
+
+
+def gram_matrix(X):
+    """``X @ X.T``: from the pixels exactly when ``X`` is them scaled.
+
+    Only when the one ``n x n`` float32 product the exact sum keeps is at most
+    1/16 of ``X``'s bytes; otherwise, and for any other ``X``, ``X @ X.T``.
+    """
+    source = _PIXELS.get()
+    if (
+        source is not None
+        and X.shape[0] <= _MAX_ROWS_PER_FEATURE * X.shape[1]
+        and _is_scaled(X, *source)
+    ):
         return exact_pixel_gram(*source)
     return X @ X.T
 
@@ -63,7 +80,6 @@ def _is_scaled(X, pixels, max_value):
         and X.dtype == np.float64
         and X.shape == pixels.shape
         and X.shape[0] > 0
-        and X.shape[0] <= _MAX_ROWS_PER_FEATURE * X.shape[1]
     ):
         return False
     ends = pixels[[0, -1]]

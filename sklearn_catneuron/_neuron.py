@@ -57,6 +57,7 @@ from sklearn_catneuron._engine import (
     divergence_error,
     make_path,
 )
+from sklearn_catneuron._gram import known_finite
 from sklearn_catneuron._threads import for_each_block
 
 __all__ = ["SigmoidNeuronClassifier"]
@@ -1013,7 +1014,10 @@ class SigmoidNeuronClassifier(
                 self, X, y, sample_weight
             )
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32],
+                ensure_all_finite=not known_finite(X),  # checked by the flattener
+            )  # fmt: skip
         check_classification_targets(y)
         X, y, sample_weight, X_val, y_val = self._split_validation(
             X, y, sample_weight, X_val, y_val, sample_weight_val, dask

@@ -34,7 +34,7 @@ from sklearn_catneuron._engine import (
     divergence_error,
     make_path,
 )
-from sklearn_catneuron._gram import gram_matrix
+from sklearn_catneuron._gram import gram_matrix, known_finite
 from sklearn_catneuron._neuron import (
     _DOC_LINK,
     SigmoidNeuronClassifier,
@@ -361,7 +361,10 @@ default=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
                 self, X, y, sample_weight
             )
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32],
+                ensure_all_finite=not known_finite(X),  # checked by the flattener
+            )  # fmt: skip
         check_classification_targets(y)
         learning_rates = self._check_learning_rates()
         dtype = host_dtype(X)

@@ -817,3 +817,32 @@ def test_grid_search_over_neuron_pipelines_sums_each_fold_exactly(gram_calls):
     ).fit(images, y)
     assert len(gram_calls) == 2 * 2 + 1  # the folds and the refit
     assert search.best_estimator_[-1].n_iter_ == 40
+
+
+def test_the_classifier_skips_its_finite_scan_only_for_the_pixels(monkeypatch):
+    """The flattener checked the pixels; a scan of X would find nothing new."""
+    import sklearn.utils.validation as validation
+
+    scans = []
+    scan = validation._assert_all_finite
+
+    def spy(X, *args, **kwargs):
+        scans.append(X.shape)
+        return scan(X, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "_assert_all_finite", spy)
+    images, y = _small_uint8()
+    make_neuron_pipeline(classifier=SigmoidNeuronClassifier(max_iter=5)).fit(images, y)
+    assert (len(images), images[0].size) not in scans
+    make_pipeline(ImageFlattener(), SigmoidNeuronClassifier(max_iter=5)).fit(images, y)
+    assert (len(images), images[0].size) in scans
+    # Within the fit, other values are scanned: NaN is refused as always.
+    pixels = images.reshape(len(images), -1)
+    X = pixels / 255.0
+    X[1, 0] = np.nan
+    with gram_module.scaled_pixels(pixels, 255.0):
+        with pytest.raises(ValueError, match="NaN"):
+            SigmoidNeuronClassifier(max_iter=5).fit(X[:-1], y[:-1])
+        X[0, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            SigmoidNeuronClassifier(max_iter=5).fit(X, y)
