@@ -490,3 +490,62 @@ def test_fold_groups_stack_from_random_weights(cat, monkeypatch):
         _curves_close(stacked, other)
     w = stacked.coef[0, 0]
     assert not np.allclose(w, start[0])  # it moved
+
+
+@pytest.mark.parametrize("case", ["one rate", "sample weights", "three classes"])
+def test_fold_groups_stack_on_margins_as_the_tanh_steps(cat, case, monkeypatch):
+    """The stack steps on margins (``exp`` form); each group alone and the wide
+    product step with ``tanh``: equal to rounding, with one column a group
+    (the step factor folded into ``G``), uneven sample weights (the factor per
+    row), or three classes (signs that differ between columns: not stacked)."""
+    X, y, _, _ = cat
+    folds = [np.arange(len(y)) % 3 != k for k in range(3)]
+    Y = y[:, None].astype(float)
+    per_fold, rates = 1, [0.005] * 3
+    weight = np.column_stack(folds).astype(float)
+    if case != "one rate":
+        per_fold, rates = 2, np.tile([0.005, 0.002], 3)
+        weight = np.repeat(weight, 2, axis=1)
+    if case == "sample weights":
+        weight *= np.random.default_rng(1).uniform(0.2, 3, size=(len(y), 1))
+    if case == "three classes":
+        labels = np.arange(len(y)) % 3
+        Y = (labels[:, None] == np.arange(3)).astype(float)
+    n_models = 3 * per_fold
+
+    def run():
+        path = make_path(
+            X, Y, weight, coef=np.zeros((n_models, Y.shape[1], X.shape[1])),
+            intercept=np.zeros((n_models, Y.shape[1])), learning_rates=rates,
+            alpha=0.0, fit_intercept=True, solver="gram",
+        )  # fmt: skip
+        return path, descend(path, max_iter=200)
+
+    path, stacked = run()
+    assert isinstance(path, _engine._GroupedPath)
+    assert (path._stack is None) == (case == "three classes")
+    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
+    _, alone = run()
+    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
+    _, wide = run()
+    for other in (alone, wide):
+        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
+        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
+        _curves_close(stacked, other)
+    if case == "one rate":
+        w, b = reference_loop(X[folds[1]], y[folds[1]], 200)
+        assert_allclose(stacked.coef[1, 0], w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
+        assert_allclose(stacked.intercept[1, 0], b, rtol=1e-10)
+
+
+def test_margin_steps_saturate_without_warnings(cat):
+    """A margin past exp's range (about 709) is a step of 0, with no overflow
+    warning: ``1 / (1 + inf) = 0``."""
+    gram = np.array([[[1e3]]])
+    v, buffer, margin = np.ones((1, 1, 1)), np.empty((1, 1, 1)), np.empty((1, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _engine._margin_steps([margin], gram, v, None, 2.0, buffer)
+    assert margin[0, 0, 0] == 1e3 and v[0, 0, 0] == 1.0
+    _engine._margin_steps([margin], -gram, v, None, 2.0, buffer)
+    assert v[0, 0, 0] == 3.0  # exp(-1000) = 0: the whole step
