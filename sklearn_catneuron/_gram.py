@@ -17,6 +17,7 @@ scaled: its ``fit`` names them with :func:`scaled_pixels` for the fit of its
 steps, and the classifier's fit asks about the ``X`` it is given.
 """
 
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -26,8 +27,9 @@ from sklearn_catneuron._threads import N_THREADS, blas_threads, for_each_block
 
 # Columns per float32 block: 256 * 255^2 = 16,646,400 < 2^24 = 16,777,216.
 _BLOCK_COLUMNS = 256
-# The exact path keeps one n x n float32 product: at most 1/16 of X's bytes.
-_MAX_ROWS_PER_FEATURE = 1 / 8
+# The exact path keeps an n x n float32 product per thread (two): at most 1/16
+# of X's bytes with at most one row for 16 features.
+_MAX_ROWS_PER_FEATURE = 1 / 16
 
 _PIXELS = ContextVar("sklearn_catneuron_scaled_pixels", default=None)
 
@@ -55,8 +57,9 @@ def known_finite(X):
 def gram_matrix(X):
     """``X @ X.T``: from the pixels exactly when ``X`` is them scaled.
 
-    Only when the one ``n x n`` float32 product the exact sum keeps is at most
-    1/16 of ``X``'s bytes; otherwise, and for any other ``X``, ``X @ X.T``.
+    Only when the ``n x n`` float32 products the exact sum keeps (one per
+    thread) take at most 1/16 of ``X``'s bytes; otherwise, and for any other
+    ``X``, ``X @ X.T``.
     """
     source = _PIXELS.get()
     if (
@@ -91,8 +94,9 @@ def exact_pixel_gram(pixels, max_value):
 
     Equal to the integer product ``P.astype(np.int64) @ P.T`` divided once
     in float64 (tested bit for bit). The blocks of columns are shared among
-    as many threads as BLAS may use (at most two), each summing its own
-    blocks on one BLAS thread: sums of integers, so the split changes nothing.
+    as many threads as BLAS may use (at most two), each multiplying its own
+    blocks on one BLAS thread: the sums are of integers, so neither the split
+    nor the order of the additions changes anything.
     """
     if pixels.dtype != np.uint8 or pixels.ndim != 2:
         raise ValueError(
@@ -102,11 +106,9 @@ def exact_pixel_gram(pixels, max_value):
     blocks = [
         slice(start, start + _BLOCK_COLUMNS) for start in range(0, d, _BLOCK_COLUMNS)
     ]
-    sums = []
+    gram, lock = np.zeros((n, n)), threading.Lock()
 
     def make_step(share):
-        total = np.zeros((n, n))
-        sums.append(total)
         block = np.empty((n, min(_BLOCK_COLUMNS, d)), dtype=np.float32)
         product = np.empty((n, n), dtype=np.float32)
 
@@ -117,13 +119,11 @@ def exact_pixel_gram(pixels, max_value):
             )
             np.copyto(out, part)
             np.matmul(out, out.T, out=product)  # integers below 2^24: exact
-            np.add(total, product, out=total)
+            with lock:  # sums of integers below 2^53: exact in any order
+                np.add(gram, product, out=gram)
 
         return step
 
     for_each_block(blocks, make_step, n_threads=min(N_THREADS, blas_threads()))
-    gram = sums[0]
-    for other in sums[1:]:
-        gram += other  # integers below 2^53: exact
     gram /= float(max_value) ** 2
     return gram

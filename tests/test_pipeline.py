@@ -730,7 +730,7 @@ def _fit_cases():
             images,
             {},
         ),
-        "more images than 1/8 of the pixels": (
+        "more images than 1/16 of the pixels": (
             make_neuron_pipeline(),
             _small_uint8(n=100)[0],
             {},
@@ -846,3 +846,19 @@ def test_the_classifier_skips_its_finite_scan_only_for_the_pixels(monkeypatch):
         X[0, 0] = np.nan
         with pytest.raises(ValueError, match="NaN"):
             SigmoidNeuronClassifier(max_iter=5).fit(X, y)
+
+
+def test_exact_pixel_gram_memory_is_the_gram_and_two_float32_products():
+    n, d = 300, 256 * 20
+    pixels = np.random.default_rng(3).integers(0, 256, (n, d), np.uint8)
+    gram_module.exact_pixel_gram(pixels, 255.0)  # one-off allocations
+    tracemalloc.start()
+    try:
+        gram_module.exact_pixel_gram(pixels, 255.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    expected = 8 * n * n + 2 * 4 * n * n + 2 * 4 * n * 256  # G, products, blocks
+    assert peak <= expected + 2**16
+    # Less than a quarter of what a float64 copy of the pixels takes.
+    assert peak < 8 * n * d / 4
