@@ -51,6 +51,11 @@ class NeuronPipeline(Pipeline):
     sparse matrices), ``array_api_dispatch`` or a non-default ``set_output``,
     or too few rows to gain anything.
 
+    Its :meth:`fit` from uint8 images (same steps, no fit parameters) lets
+    the classifier sum ``X X^T`` exactly from the integer pixels in float32
+    blocks, about 1.5x faster than ``X @ X.T``, and skip its second scan of
+    ``X`` for NaN: the iterates equal the plain pipeline's to rounding.
+
     Parameters
     ----------
     steps : list of tuples
@@ -259,7 +264,8 @@ class NeuronPipeline(Pipeline):
         """Fit the flattener, then the classifier on the flattened images.
 
         As :meth:`sklearn.pipeline.Pipeline.fit`. From uint8 images, the
-        classifier's ``X X^T`` is summed exactly from the pixels (see Notes).
+        classifier's ``X X^T`` is summed exactly from the pixels (see the
+        class description).
 
         Parameters
         ----------
