@@ -717,39 +717,51 @@ class _StackedGroups:
         self.half_signs = 0.5 * signs
         gram = stack([p.gram for p in paths], (n, n))
         self.margin_gram = (2 * signs) * gram * signs.transpose(0, 2, 1)
-        if paths[0].v_scale is None:
-            self.numerator = 2 * stack(
-                [np.broadcast_to(p.step_weight, p.u.shape) for p in paths], (n, m)
-            )
-        else:
-            self.numerator = 2.0  # the step factor is in G
+        # 2 f, 0 on the padding (whose v then stays 0); f is in G for one column.
+        self.numerator = 2 * stack(
+            [
+                np.broadcast_to(
+                    1.0 if p.v_scale is not None else p.step_weight, p.u.shape
+                )
+                for p in paths
+            ],
+            (n, m),
+        )
         self.offset = None
         if paths[0].offset is not None:
             offset = stack(
                 [np.broadcast_to(p.offset, p.u.shape) for p in paths], (n, m)
             )
             self.offset = (2 * signs) * offset
-        self.width = m
+        self._v = np.zeros((len(paths), n, m), dtype=dtype)
+        self._buffer = np.empty_like(self._v)
+        self._margins = np.empty((0, *self._v.shape), dtype=dtype)
 
     def advance(self, rows):
-        paths = self.paths
-        v = np.zeros(
-            (len(paths), len(self.signs[0]), self.width), dtype=self.signs.dtype
-        )
-        for part, p, signs in zip(v, paths, self.signs, strict=False):
+        paths, v = self.paths, self._v
+        for part, p, signs in zip(v, paths, self.signs, strict=True):
             np.multiply(p.u, signs[: len(p.u)], out=part[: len(p.u)])
         kept = [row for row in rows if row is not None]
-        margins = np.empty((len(kept), *v.shape), dtype=v.dtype)
+        if len(self._margins) < len(kept):  # reused: no fresh pages per block
+            self._margins = np.empty((len(kept), *v.shape), dtype=v.dtype)
+        margins = self._margins[: len(kept)]
         slot_of = range(len(kept)) if isinstance(rows, range) else _slots(rows)
         _margin_steps(
             _score_slots(margins, slot_of, v),
-            self.margin_gram, v, self.offset, self.numerator, np.empty_like(v),
+            self.margin_gram, v, self.offset, self.numerator, self._buffer,
         )  # fmt: skip
+        contiguous = (
+            kept == list(range(kept[0], kept[0] + len(kept))) if kept else False
+        )
         for g, p in enumerate(paths):
             n, signs = len(p.u), self.signs[g, : len(p.u)]
             np.multiply(v[g, :n], signs, out=p.u)
             # h = s m / 2, exactly the scores the tanh form keeps.
-            p._history[kept] = margins[:, g, :n] * self.half_signs[g, :n]
+            if contiguous:
+                target = p._history[kept[0] : kept[0] + len(kept)]
+                np.multiply(margins[:, g, :n], self.half_signs[g, :n], out=target)
+            elif kept:
+                p._history[kept] = margins[:, g, :n] * self.half_signs[g, :n]
 
 
 def _slots(rows):
