@@ -38,7 +38,7 @@ def _threadpool_controller():
 def one_blas_thread():
     """BLAS on one thread until the last concurrent user of this leaves."""
     with _limit_lock:
-        if _limit["users"] == 0:
+        if _limit["users"] == 0 and blas_threads() > 1:  # else nothing to limit
             _limit["limiter"] = _threadpool_controller().limit(
                 limits=1, user_api="blas"
             )
@@ -48,7 +48,7 @@ def one_blas_thread():
     finally:
         with _limit_lock:
             _limit["users"] -= 1
-            if _limit["users"] == 0:
+            if _limit["users"] == 0 and _limit["limiter"] is not None:
                 _limit.pop("limiter").restore_original_limits()
                 _limit["limiter"] = None
 

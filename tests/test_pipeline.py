@@ -862,3 +862,20 @@ def test_exact_pixel_gram_memory_is_the_gram_and_two_float32_products():
     assert peak <= expected + 2**16
     # Less than a quarter of what a float64 copy of the pixels takes.
     assert peak < 8 * n * d / 4
+
+
+def test_one_blas_thread_leaves_a_users_limit_of_one_alone():
+    from sklearn_catneuron._threads import blas_threads, one_blas_thread
+
+    before = blas_threads()
+    with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
+            assert blas_threads() == 1
+        assert blas_threads() == 1
+    assert blas_threads() == before
+    with one_blas_thread():
+        assert blas_threads() == 1
+        with one_blas_thread():  # nested: the outer one gives it back
+            assert blas_threads() == 1
+        assert blas_threads() == 1
+    assert blas_threads() == before
