@@ -306,23 +306,12 @@ class NeuronPipeline(Pipeline):
     def _exact_gram_pixels(self, X, params):
         """``X`` as 2-D uint8 when the classifier may sum ``X X^T`` from it."""
         if (
-            params
+            self._known_steps(X, params) is None
             or self.memory is not None
-            or len(self.steps) != 2
-            or type(X) not in _ARRAY_TYPES
             or X.dtype != np.uint8
             or X.ndim not in (2, 3, 4)
             or X.size == 0
         ):
-            return None
-        flattener, classifier = self.steps[0][1], self.steps[1][1]
-        if type(flattener) not in _FLATTENERS or type(classifier) not in _CLASSIFIERS:
-            return None
-        config = get_config()
-        output = getattr(flattener, "_sklearn_output_config", {}).get(
-            "transform", config["transform_output"]
-        )
-        if config["array_api_dispatch"] or output != "default":
             return None
         return X.reshape(X.shape[0], -1)
 
@@ -333,8 +322,9 @@ class NeuronPipeline(Pipeline):
             return None
         return _fused_scores(*steps, X)
 
-    def _fused_steps(self, X, params):
-        """``(flattener, classifier)`` when the fused path is exactly valid."""
+    def _known_steps(self, X, params):
+        """``(flattener, classifier)`` if the steps are exactly the known ones,
+        ``X`` a NumPy array, no parameters and the default configuration."""
         if params or len(self.steps) != 2 or type(X) not in _ARRAY_TYPES:
             return None
         flattener, classifier = self.steps[0][1], self.steps[1][1]
@@ -346,6 +336,14 @@ class NeuronPipeline(Pipeline):
         )
         if config["array_api_dispatch"] or output != "default":
             return None
+        return flattener, classifier
+
+    def _fused_steps(self, X, params):
+        """``(flattener, classifier)`` when the fused path is exactly valid."""
+        steps = self._known_steps(X, params)
+        if steps is None:
+            return None
+        flattener, classifier = steps
         try:
             check_is_fitted(flattener)
             check_is_fitted(classifier)

@@ -461,6 +461,21 @@ def test_fold_decisions_need_a_start_from_zero(cat):
         path.decisions(np.ones(2, dtype=bool), np.arange(3), X @ X.T)
 
 
+def _stacked_equals_alone_and_wide(run, monkeypatch):
+    """``run()`` as is, then with each group stepped alone, then as one wide
+    product: the three results agree to rounding. Returns the first."""
+    path, stacked = run()
+    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
+    _, alone = run()
+    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
+    _, wide = run()
+    for other in (alone, wide):
+        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
+        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
+        _curves_close(stacked, other)
+    return path, stacked
+
+
 def test_fold_groups_stack_from_random_weights(cat, monkeypatch):
     """Started from random weights (an offset ``X w_0 + b_0`` in each
     group), the stack equals each group stepped alone and the wide product."""
@@ -478,16 +493,8 @@ def test_fold_groups_stack_from_random_weights(cat, monkeypatch):
         )  # fmt: skip
         return path, descend(path, max_iter=120)
 
-    path, stacked = run()
+    path, stacked = _stacked_equals_alone_and_wide(run, monkeypatch)
     assert path._stack is not None and path._stack.offset is not None
-    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
-    _, alone = run()
-    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
-    _, wide = run()
-    for other in (alone, wide):
-        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
-        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
-        _curves_close(stacked, other)
     w = stacked.coef[0, 0]
     assert not np.allclose(w, start[0])  # it moved
 
@@ -521,17 +528,9 @@ def test_fold_groups_stack_on_margins_as_the_tanh_steps(cat, case, monkeypatch):
         )  # fmt: skip
         return path, descend(path, max_iter=200)
 
-    path, stacked = run()
+    path, stacked = _stacked_equals_alone_and_wide(run, monkeypatch)
     assert isinstance(path, _engine._GroupedPath)
     assert (path._stack is None) == (case == "three classes")
-    monkeypatch.setattr(_engine._GroupedPath, "_stacked", lambda self: None)
-    _, alone = run()
-    monkeypatch.setattr(_engine, "_support_groups", lambda weight, gram: None)
-    _, wide = run()
-    for other in (alone, wide):
-        assert_allclose(stacked.coef, other.coef, rtol=1e-12, atol=1e-15)
-        assert_allclose(stacked.intercept, other.intercept, rtol=1e-12)
-        _curves_close(stacked, other)
     if case == "one rate":
         w, b = reference_loop(X[folds[1]], y[folds[1]], 200)
         assert_allclose(stacked.coef[1, 0], w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
