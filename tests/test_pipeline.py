@@ -5,6 +5,7 @@ import threading
 import tracemalloc
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 import sklearn
@@ -719,6 +720,14 @@ def _fit_cases():
                     ("p", "passthrough"),
                     ("c", clone(classifier)),
                 ]
+            ),
+            images,
+            {},
+        ),
+        "memory": (
+            NeuronPipeline(
+                [("f", ImageFlattener()), ("c", clone(classifier))],
+                memory=joblib.Memory(None, verbose=0),
             ),
             images,
             {},
