@@ -378,8 +378,8 @@ class _GramPath(_InMemoryPath):
         # The folded steps of scores/residual/step, inlined: the same
         # operations without the calls between them.
         _folded_steps(
-            _score_slots(self._history, rows, self._residual), np.dot,
-            self.gram, self.u, self.signs, self.offset,
+            _score_slots(self._history, rows, self._residual), self.gram, self.u,
+            self.signs, self.offset,
             None if self.v_scale is not None else self.step_weight, self._residual,
         )  # fmt: skip
 
@@ -794,18 +794,18 @@ def _margin_steps(margins, gram, v, offset, numerator, buffer):
             add(v, buffer, v)
 
 
-def _folded_steps(halves, product, gram, u, signs, offset, factor, residual):
+def _folded_steps(halves, gram, u, signs, offset, factor, residual):
     """The folded Gram path's steps, one per array of ``halves``.
 
     Each step writes the scores ``h = G u [+ offset]`` into the next array
     of ``halves``, then ``u -= factor (tanh(h) - signs)`` (``factor`` None:
-    already in ``G``); ``product(G, u, out)`` is ``np.dot``, or ``np.matmul``
-    for a stack of groups. Positional outputs and local names: a step of the
+    already in ``G``). Positional outputs and local names: a step of the
     default fit is about 5 us, and keyword parsing was a tenth of that.
     """
-    tanh, add, subtract, multiply = np.tanh, np.add, np.subtract, np.multiply
+    dot, tanh, add, subtract = np.dot, np.tanh, np.add, np.subtract
+    multiply = np.multiply
     for half in halves:
-        product(gram, u, half)
+        dot(gram, u, half)
         if offset is not None:
             add(half, offset, half)
         tanh(half, residual)
