@@ -888,3 +888,65 @@ def test_one_blas_thread_leaves_a_users_limit_of_one_alone():
             assert blas_threads() == 1
         assert blas_threads() == 1
     assert blas_threads() == before
+
+
+def _layouts(rng):
+    """uint8 inputs of many shapes and memory layouts (as an attacker would vary)."""
+    base = rng.integers(0, 256, size=(30, 16, 16, 3), dtype=np.uint8)
+    return {
+        "4-D": base,
+        "3-D (grey)": base[..., 0].copy(),
+        "2-D (flat)": base.reshape(30, -1).copy(),
+        "Fortran order": np.asfortranarray(base),
+        "every other row": base[::2],
+        "a channel view": base[..., :2],
+        "reversed rows": base[::-1],
+        "read-only": np.frombuffer(base.tobytes(), np.uint8).reshape(base.shape),
+        "one image of one pixel": base[:1, :1, :1],
+        "all 255": np.full((20, 16, 16, 3), 255, np.uint8),
+        "all 0": np.zeros((20, 16, 16, 3), np.uint8),
+    }
+
+
+@pytest.mark.parametrize("case", list(_layouts(np.random.default_rng(0))))
+def test_exact_fit_of_any_layout_equals_the_plain_fit(case, gram_calls):
+    images = _layouts(np.random.default_rng(0))[case]
+    n, d = len(images), images[0].size
+    y = np.arange(n) % 2 if n > 1 else np.array([0])
+    classifier = SigmoidNeuronClassifier(learning_rate=0.05, max_iter=60)
+    model = make_neuron_pipeline(classifier=classifier)
+    plain = make_pipeline(ImageFlattener(), clone(classifier))
+    if n == 1:  # one class: both refuse it the same way
+        for pipeline in (model, plain):
+            with pytest.raises(ValueError, match="class"):
+                pipeline.fit(images, y)
+        return
+    model.fit(images, y)
+    plain.fit(images, y)
+    assert len(gram_calls) == (1 if n <= d / 16 else 0)
+    scale = max(np.abs(plain[-1].coef_).max(), 1e-300)
+    assert_allclose(model[-1].coef_, plain[-1].coef_, rtol=1e-12, atol=1e-12 * scale)
+    assert_allclose(model[-1].loss_curve_, plain[-1].loss_curve_, rtol=1e-12)
+    assert np.array_equal(model.predict(images), plain.predict(images))
+
+
+def test_exact_fit_refuses_what_the_plain_fit_refuses(gram_calls):
+    images = np.zeros((4, 2, 2, 2, 3), dtype=np.uint8)  # 5-D
+    for pipeline in (
+        make_neuron_pipeline(),
+        make_pipeline(ImageFlattener(), SigmoidNeuronClassifier()),
+    ):
+        with pytest.raises(ValueError, match="dimensions"):
+            pipeline.fit(images, [0, 1, 0, 1])
+    too_bright = np.full((40, 8, 8, 3), 200, dtype=np.uint8)
+    with pytest.raises(ValueError, match="above max_value"):
+        make_neuron_pipeline(ImageFlattener(max_value=100)).fit(
+            too_bright, np.arange(40) % 2
+        )
+    assert gram_calls == []
+
+
+def test_most_layouts_take_the_exact_sum():
+    layouts = _layouts(np.random.default_rng(0)).values()
+    exact = [len(x) > 1 and len(x) <= x[0].size / 16 for x in layouts]
+    assert sum(exact) >= 7  # the rest: too few pixels per image, or one image
