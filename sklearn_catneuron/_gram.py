@@ -23,7 +23,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-from sklearn_catneuron._threads import N_THREADS, blas_threads, for_each_block
+from sklearn_catneuron._threads import for_each_block
 
 # Columns per float32 block: 256 * 255^2 = 16,646,400 < 2^24 = 16,777,216.
 _BLOCK_COLUMNS = 256
@@ -94,9 +94,10 @@ def exact_pixel_gram(pixels, max_value):
 
     Equal to the integer product ``P.astype(np.int64) @ P.T`` divided once
     in float64 (tested bit for bit). The blocks of columns are shared among
-    as many threads as BLAS may use (at most two), each multiplying its own
-    blocks on one BLAS thread: the sums are of integers, so neither the split
-    nor the order of the additions changes anything.
+    the threads scikit-learn's own threads may use (at most two, one with
+    ``OMP_NUM_THREADS=1``), each multiplying its own blocks on one BLAS
+    thread: the sums are of integers, so neither the split nor the order of
+    the additions changes anything.
     """
     if pixels.dtype != np.uint8 or pixels.ndim != 2:
         raise ValueError(
@@ -124,6 +125,6 @@ def exact_pixel_gram(pixels, max_value):
 
         return step
 
-    for_each_block(blocks, make_step, n_threads=min(N_THREADS, blas_threads()))
+    for_each_block(blocks, make_step)
     gram /= float(max_value) ** 2
     return gram

@@ -142,8 +142,9 @@ class _BlockScores:
 def _numpy_scores(X, coef, intercept):
     """``X @ coef.T + intercept`` for a NumPy ``X``, the products in BLAS.
 
-    The blocks' products run in two threads: one product of a few rows does
-    not keep the BLAS threads busy.
+    The blocks' products run in two threads (one with ``OMP_NUM_THREADS=1``,
+    see ``_threads.thread_budget``): one product of a few rows does not keep
+    the BLAS threads busy.
     """
     scores = _BlockScores(coef, intercept, *X.shape, X.dtype)
     for_each_block(scores.blocks, lambda share: lambda rows: scores.fill(rows, X[rows]))

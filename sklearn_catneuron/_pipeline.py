@@ -40,7 +40,8 @@ class NeuronPipeline(Pipeline):
     :meth:`decision_function` of a fitted ``ImageFlattener`` followed by a
     ``SigmoidNeuronClassifier`` (or ``SigmoidNeuronClassifierCV``) take a
     fused path: a few rows at a time are checked and divided into a small
-    reused buffer, then multiplied by the coefficients, in two threads.
+    reused buffer, then multiplied by the coefficients, in two threads (one
+    with ``OMP_NUM_THREADS=1``, as scikit-learn's own threads).
     The flattened float copy of all the images (983 MB for 10,000 images of
     64x64x3 pixels) is never made, and the outputs are bit for bit those of
     the plain pipeline, errors and their messages included.
@@ -387,8 +388,8 @@ def _fused_scores(flattener, classifier, X):
 
     The blocks are those of ``_score_row_blocks`` for the flattened shape, so
     each block's product is the one ``decision_function`` takes on the whole
-    flattened ``X``. The blocks are shared by two threads, each dividing its
-    blocks into its own buffer.
+    flattened ``X``. The blocks are shared by two threads (see
+    ``_threads.thread_budget``), each dividing its blocks into its own buffer.
     """
     X = flattener._flatten(X, reset=False)  # the checks of ``transform``
     dtype = _scaled_dtype(X.dtype)

@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 
 from sklearn_catneuron._array_api import device_namespace, float_dtypes
 from sklearn_catneuron._dask import is_dask_array
-from sklearn_catneuron._threads import N_THREADS, for_each_block
+from sklearn_catneuron._threads import for_each_block
 
 __all__ = ["ImageFlattener"]
 
@@ -523,16 +523,16 @@ def _scale_rows(X, rows, max_value, out, where=""):
     np.divide(block, max_value, out=out, dtype=out.dtype)
 
 
-def _scale_pixels(X, max_value, where="", n_threads=N_THREADS):
+def _scale_pixels(X, max_value, where="", n_threads=None):
     """Check the pixels of ``X`` (2-D) and return ``X / max_value``.
 
     float32 stays float32, anything else becomes float64, with the rounding of
     ``np.divide(X, max_value, dtype=dtype)``. The output is allocated once and
     filled block by block, each block checked just before it is divided, so
     the input is read from memory once and no temporary of the size of ``X``
-    is made. Two threads fill halves of the blocks (the division and the
-    first touch of the output's memory run on both cores); a bad value raises
-    the same error whichever thread meets it.
+    is made. Two threads (one with ``OMP_NUM_THREADS=1``) fill halves of the
+    blocks (the division and the first touch of the output's memory run on
+    both cores); a bad value raises the same error whichever thread meets it.
     """
     out = np.empty(X.shape, dtype=_scaled_dtype(X.dtype))
 

@@ -1,4 +1,4 @@
-"""Blocks of rows worked on by two threads at once.
+"""Blocks of rows worked on by two threads at once (one if the user says so).
 
 NumPy's ufunc loops and BLAS release the GIL, so two threads that each divide
 or multiply their own blocks of rows run on two cores. Each thread gets a
@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from functools import cache
 
-__all__ = ["blas_threads", "for_each_block", "one_blas_thread"]
+__all__ = ["blas_threads", "for_each_block", "one_blas_thread", "thread_budget"]
 
 _limit_lock = threading.Lock()
 _limit = {"users": 0, "limiter": None}
@@ -65,7 +65,20 @@ N_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinit
                 else os.cpu_count() or 1)  # fmt: skip
 
 
-def for_each_block(blocks, make_step, n_threads=N_THREADS):
+def thread_budget():
+    """How many threads our own loops may use now: at most two, and no more
+    than scikit-learn's own threads may (``OMP_NUM_THREADS``, or a
+    threadpoolctl limit on OpenMP), as KMeans and HistGradientBoosting count
+    theirs. With ``OMP_NUM_THREADS=1`` everything runs in the caller's thread.
+    """
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except ImportError:  # pragma: no cover - a scikit-learn without the helper
+        return N_THREADS
+    return max(1, min(N_THREADS, _openmp_effective_n_threads()))
+
+
+def for_each_block(blocks, make_step, n_threads=None):
     """Call ``step(rows)`` for every slice of ``blocks``, in up to ``n_threads``.
 
     Parameters
@@ -79,9 +92,9 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
         that thread's ``step``; buffers sized for ``share`` hold at most all
         the rows together.
 
-    n_threads : int, default=2
-        The most threads used; one thread (the caller's) for fewer than two
-        blocks.
+    n_threads : int, default=None
+        The most threads used (None: :func:`thread_budget`); one thread (the
+        caller's) for fewer than two blocks.
 
     Raises
     ------
@@ -97,6 +110,8 @@ def for_each_block(blocks, make_step, n_threads=N_THREADS):
     >>> sorted(block.start for block in seen)
     [0, 2]
     """
+    if n_threads is None:
+        n_threads = thread_budget()
     n_threads = max(min(n_threads, len(blocks)), 1)
     share = -(-len(blocks) // n_threads)
     shares = [blocks[i * share : (i + 1) * share] for i in range(n_threads)]
