@@ -520,7 +520,39 @@ def _scale_rows(X, rows, max_value, out, where=""):
     block = X[rows]
     if _needs_range_check(X.dtype, max_value) and not _in_range(block, max_value):
         _raise_for_pixel_values(X, max_value, where)
-    np.divide(block, max_value, out=out, dtype=out.dtype)
+    if _BY_255_IS_EXACT and block.dtype == np.uint8 and out.dtype == np.float64 and (
+        max_value == 255
+    ):
+        _divide_by_255(block, out)
+    else:
+        np.divide(block, max_value, out=out, dtype=out.dtype)
+
+
+# x / 255 for uint8 x by two products instead of a division (about three times
+# the throughput). 1/255 = 0x01010101 / (2^32 - 1) = 0x01010101 / 2^32 *
+# (1 + 2^-32 + 2^-64 + ...). x * (0x01010101 / 2^32) is exact (at most 33
+# significant bits); times (1 + 2^-32) it is within 2^-64 relative of x / 255,
+# and rounds to the same float64 as the division does: checked below for all
+# 256 values, and the division is kept if a platform disagreed.
+_BY_255_HEAD = 0x01010101 / 2**32
+_BY_255_TAIL = 1 + 2**-32
+
+
+def _divide_by_255(pixels, out):
+    """``np.divide(pixels, 255.0, out=out)`` for uint8 ``pixels``, bit for bit,
+    into float64 ``out`` (same shape)."""
+    np.multiply(pixels, _BY_255_HEAD, out=out, dtype=np.float64)
+    np.multiply(out, _BY_255_TAIL, out=out)
+
+
+def _by_255_is_exact():
+    values = np.arange(256, dtype=np.uint8)
+    products = np.empty(256)
+    _divide_by_255(values, products)
+    return bool(np.array_equal(products, np.divide(values, 255.0)))
+
+
+_BY_255_IS_EXACT = _by_255_is_exact()
 
 
 def _scale_pixels(X, max_value, where="", n_threads=None):

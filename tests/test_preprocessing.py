@@ -200,6 +200,48 @@ def test_output_is_bit_identical_to_dividing(dtype, blocks, rng, monkeypatch):
     assert_array_equal(flattener.transform(images), expected, strict=True)
 
 
+def test_uint8_divided_by_255_with_two_products_is_the_division():
+    # All 256 values, as C and Fortran blocks: the identity the fast path uses.
+    values = np.arange(256, dtype=np.uint8)
+    assert _preprocessing._BY_255_IS_EXACT
+    for pixels in (values.reshape(16, 16), np.asfortranarray(values.reshape(16, 16))):
+        out = np.empty(pixels.shape)
+        _preprocessing._divide_by_255(pixels, out)
+        assert_array_equal(out, pixels / 255.0, strict=True)
+    # A single product by 1/255 would not do: the second one is needed.
+    assert not np.array_equal(values * (1 / 255), values / 255.0)
+
+
+@pytest.mark.parametrize("max_value", [255, 255.0, np.float32(255), np.int64(255)])
+def test_uint8_fast_division_is_used_for_255_only(max_value, rng, monkeypatch):
+    calls = []
+    divide = _preprocessing._divide_by_255
+
+    def counting(pixels, out):
+        calls.append(pixels.shape)
+        divide(pixels, out)
+
+    monkeypatch.setattr(_preprocessing, "_divide_by_255", counting)
+    images = rng.integers(0, 256, size=(6, 4, 3, 3), dtype=np.uint8)
+    out = ImageFlattener(max_value=max_value).fit_transform(images)
+    assert_array_equal(out, images.reshape(6, -1) / 255.0, strict=True)
+    assert calls
+    calls.clear()
+    other = ImageFlattener(max_value=256).fit_transform(images)
+    assert_array_equal(other, images.reshape(6, -1) / 256.0, strict=True)
+    ImageFlattener().fit_transform(images.astype(np.uint16))
+    ImageFlattener().fit_transform(images.astype(np.float32))
+    assert not calls
+
+
+def test_division_is_kept_where_the_identity_failed(rng, monkeypatch):
+    monkeypatch.setattr(_preprocessing, "_BY_255_IS_EXACT", False)
+    monkeypatch.setattr(_preprocessing, "_divide_by_255", None)  # not called
+    images = rng.integers(0, 256, size=(6, 4, 3, 3), dtype=np.uint8)
+    out = ImageFlattener().fit_transform(images)
+    assert_array_equal(out, images.reshape(6, -1) / 255.0, strict=True)
+
+
 def test_cat_images_as_float32_and_float64_scale_exactly(catvnoncat):
     X_train = catvnoncat[0]
     for dtype in (np.float32, np.float64):
