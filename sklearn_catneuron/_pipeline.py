@@ -20,7 +20,7 @@ from sklearn_catneuron._neuron import (
 )
 from sklearn_catneuron._neuron_cv import SigmoidNeuronClassifierCV
 from sklearn_catneuron._preprocessing import ImageFlattener, _scale_rows, _scaled_dtype
-from sklearn_catneuron._threads import for_each_block
+from sklearn_catneuron._threads import for_each_block, thread_budget
 
 __all__ = ["NeuronPipeline", "make_neuron_pipeline"]
 
@@ -86,8 +86,8 @@ class NeuronPipeline(Pipeline):
     ``SigmoidNeuronClassifier.decision_function`` takes them on an already
     flattened ``X``, each block divided by the flattener's own code and scored
     by the classifier's own code, so both paths make the same BLAS calls on
-    arrays of the same shapes. Memory: two buffers of about 2 MB instead of a
-    float copy of the images.
+    arrays of the same shapes. Memory: one buffer of about 0.8 MB (one thread)
+    or two of about 1.5 MB (two threads) instead of a float copy of the images.
 
     Examples
     --------
@@ -390,25 +390,36 @@ def _fused_scores(flattener, classifier, X):
     each block's product is the one ``decision_function`` takes on the whole
     flattened ``X``. The blocks are shared by two threads (see
     ``_threads.thread_budget``), each dividing its blocks into its own buffer.
+    One thread scales and multiplies one block per turn, which stays in the
+    core's cache; two threads take two blocks per turn (still in cache): half
+    as many NumPy calls, so half as many hand-overs of the GIL between them.
     """
     X = flattener._flatten(X, reset=False)  # the checks of ``transform``
     dtype = _scaled_dtype(X.dtype)
     scores = _BlockScores(classifier.coef_, classifier.intercept_, *X.shape, dtype)
+    n_threads = thread_budget()
+    per_turn = 1 if n_threads == 1 else 2
+    turns = {}  # the rows of a turn -> its blocks
+    for i in range(0, len(scores.blocks), per_turn):
+        blocks = scores.blocks[i : i + per_turn]
+        turns[blocks[0].start, blocks[-1].stop] = blocks
 
     def make_step(share):
-        # Sized for this thread's blocks: all the buffers together hold at
-        # most every row once (two blocks of very wide rows), usually a few.
-        n_rows = max(block.stop - block.start for block in share)
+        # Sized for this thread's turns: all the buffers together hold at
+        # most every row once (two turns of very wide rows), usually a few.
+        n_rows = max(rows.stop - rows.start for rows in share)
         buffer = np.empty((n_rows, X.shape[1]), dtype)
 
         def step(rows):
             out = buffer[: rows.stop - rows.start]
-            _scale_rows(X, rows, flattener.max_value, out)
-            scores.fill(rows, out)
+            _scale_rows(X, rows, flattener.max_value, out, cast_first=n_threads == 1)
+            for block in turns[rows.start, rows.stop]:
+                start, stop = block.start - rows.start, block.stop - rows.start
+                scores.fill(block, out[start:stop])
 
         return step
 
-    for_each_block(scores.blocks, make_step)
+    for_each_block([slice(*rows) for rows in turns], make_step, n_threads)
     return scores.result()
 
 

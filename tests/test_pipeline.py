@@ -30,7 +30,7 @@ from sklearn_catneuron._neuron import _score_row_blocks
 from sklearn_catneuron._threads import for_each_block
 
 METHODS = ["predict", "predict_proba", "predict_log_proba", "decision_function"]
-SHAPE = (16, 16, 3)  # 768 values: 341 float64 rows (682 float32 rows) a block
+SHAPE = (16, 16, 3)  # 768 values: 128 float64 rows (256 float32 rows) a block
 
 
 @pytest.fixture(autouse=True)
@@ -100,16 +100,39 @@ DTYPES = (np.uint8, np.float32, np.float64)
 
 @pytest.mark.parametrize(
     "dtype, n",
-    [(np.uint8, 683), (np.float64, 683), (np.float32, 1365)]
+    [(np.uint8, 257), (np.float64, 257), (np.float32, 513)]
     + [(dtype, n) for dtype in DTYPES for n in (1000, 2047)]
     + [(np.int16, 1000), (np.float16, 1000)],
 )
 def test_generated_images_give_bit_identical_outputs(fitted, dtype, n):
-    # Blocks of 341 rows for float64 (uint8 images are scaled to float64) and
-    # 682 for float32: 683 = 2 * 341 + 1 and 1365 = 2 * 682 + 1 end with one
+    # Blocks of 128 rows for float64 (uint8 images are scaled to float64) and
+    # 256 for float32: 257 = 2 * 128 + 1 and 513 = 2 * 256 + 1 end with one
     # row that joins the block before it; 1000 and 2047 end on shorter blocks.
     X = _images(np.random.default_rng(n), n, dtype)
     _assert_same_outputs(fitted, _fused_from(fitted), X)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_one_and_two_threads_scale_differently_to_the_same_bits(
+    fitted, n_threads, monkeypatch
+):
+    # One thread converts the pixels in a pass of their own, two let NumPy
+    # convert as it multiplies (one call fewer at the GIL): same values.
+    from sklearn_catneuron import _preprocessing
+    from sklearn_catneuron._threads import N_THREADS
+
+    divide, cast_first = _preprocessing._divide_by_255, []
+
+    def recording(pixels, out, **kwargs):
+        cast_first.append(kwargs.get("cast_first", False))
+        divide(pixels, out, **kwargs)
+
+    monkeypatch.setattr(_preprocessing, "_divide_by_255", recording)
+    X = _images(np.random.default_rng(5), 1000)
+    with threadpool_limits(n_threads, user_api="openmp"):
+        _assert_same_outputs(fitted, _fused_from(fitted), X)
+    # (the plain pipeline's flattener converts as it multiplies)
+    assert (True in cast_first) == (min(n_threads, N_THREADS) == 1)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
@@ -337,7 +360,8 @@ FALLBACKS = {
     "pandas output": lambda fused, X: (
         clone(fused).set_output(transform="pandas").fit(X[:100], _labels(X[:100])),
         X.reshape(len(X), -1)),
-    "too few rows": lambda fused, X: (fused, X[:300]),
+    "too few rows": lambda fused, X: (  # one block's rows
+        fused, X[: neuron_module._SCORE_BLOCK_BYTES // (8 * X[0].size)]),
 }  # fmt: skip
 
 
@@ -468,9 +492,10 @@ def test_fused_path_makes_no_copy_of_the_images(reference_pipeline):
     finally:
         tracemalloc.stop()
     assert plain_peak >= one_copy  # the measurement sees the plain path's copy
-    # Two buffers of one block each (2 MB and a row) and the outputs.
+    # Two threads' buffers of two blocks each (768 KiB and a row) and the
+    # outputs.
     row = 64 * 64 * 3 * 8
-    assert fused_peak < 2 * (neuron_module._SCORE_BLOCK_BYTES + row) + 2**20
+    assert fused_peak < 4 * (neuron_module._SCORE_BLOCK_BYTES + row) + 2**20
     assert fused_peak < 0.05 * one_copy
 
 

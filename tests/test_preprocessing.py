@@ -205,9 +205,10 @@ def test_uint8_divided_by_255_with_two_products_is_the_division():
     values = np.arange(256, dtype=np.uint8)
     assert _preprocessing._BY_255_IS_EXACT
     for pixels in (values.reshape(16, 16), np.asfortranarray(values.reshape(16, 16))):
-        out = np.empty(pixels.shape)
-        _preprocessing._divide_by_255(pixels, out)
-        assert_array_equal(out, pixels / 255.0, strict=True)
+        for cast_first in (False, True):
+            out = np.empty(pixels.shape)
+            _preprocessing._divide_by_255(pixels, out, cast_first=cast_first)
+            assert_array_equal(out, pixels / 255.0, strict=True)
     # A single product by 1/255 would not do: the second one is needed.
     assert not np.array_equal(values * (1 / 255), values / 255.0)
 
@@ -217,9 +218,9 @@ def test_uint8_fast_division_is_used_for_255_only(max_value, rng, monkeypatch):
     calls = []
     divide = _preprocessing._divide_by_255
 
-    def counting(pixels, out):
+    def counting(pixels, out, **kwargs):
         calls.append(pixels.shape)
-        divide(pixels, out)
+        divide(pixels, out, **kwargs)
 
     monkeypatch.setattr(_preprocessing, "_divide_by_255", counting)
     images = rng.integers(0, 256, size=(6, 4, 3, 3), dtype=np.uint8)
