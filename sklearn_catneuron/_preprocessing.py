@@ -1,6 +1,7 @@
 """ImageFlattener: the "flatten, then divide by 255" step as a transformer."""
 
 import math
+import sys
 from numbers import Real
 
 import numpy as np
@@ -33,7 +34,8 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
     ----------
     max_value : float, default=255.0
         The largest pixel value; pixels are divided by it. Values below 0 or
-        above it are refused, not clipped.
+        above it are refused, not clipped. Positive, and at most the largest
+        float64.
 
     Attributes
     ----------
@@ -77,7 +79,9 @@ class ImageFlattener(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "max_value": [Interval(Real, 0, None, closed="neither")],
+        # At most the largest float64, the divisor's type (a Python float:
+        # a NumPy bound would overflow comparing itself with a huge int).
+        "max_value": [Interval(Real, 0, sys.float_info.max, closed="right")],
     }
 
     def __init__(self, *, max_value=255.0):
@@ -525,7 +529,7 @@ def _scale_rows(X, rows, max_value, out, where="", cast_first=False):
         _BY_255_IS_EXACT
         and block.dtype == np.uint8
         and out.dtype == np.float64
-        and max_value == 255
+        and float(max_value) == 255.0  # the divisor np.divide would use
     ):
         _divide_by_255(block, out, cast_first=cast_first)
     else:

@@ -176,6 +176,7 @@ FLATTENER_PARAMS = [
     ({"max_value": "255"}, "max_value"),
     ({"max_value": np.inf}, "max_value"),
     ({"max_value": np.nan}, "max_value"),
+    ({"max_value": 10**400}, "max_value"),  # no float64 holds it
 ]
 
 

@@ -235,6 +235,23 @@ def test_uint8_fast_division_is_used_for_255_only(max_value, rng, monkeypatch):
     assert not calls
 
 
+class _LyingNumber(float):
+    """A number that says it equals anything, 255 included, but is 256."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def test_fast_division_goes_by_the_divisor_used_not_by_equality(rng):
+    images = rng.integers(0, 256, size=(6, 4, 3, 3), dtype=np.uint8)
+    max_value = _LyingNumber(256.0)
+    assert max_value == 255
+    out = ImageFlattener(max_value=max_value).fit_transform(images)
+    assert_array_equal(out, images.reshape(6, -1) / 256.0, strict=True)
+
+
 def test_division_is_kept_where_the_identity_failed(rng, monkeypatch):
     monkeypatch.setattr(_preprocessing, "_BY_255_IS_EXACT", False)
     monkeypatch.setattr(_preprocessing, "_divide_by_255", None)  # not called
