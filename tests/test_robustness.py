@@ -203,3 +203,35 @@ def test_neuron_cv_in_loky_workers_equals_one_process(catvnoncat):
     assert_array_equal(two.coef_, one.coef_)
     X_new = X_test.reshape(len(X_test), -1) / 255.0
     assert_array_equal(two.predict_proba(X_new), one.predict_proba(X_new))
+
+
+@PROPERTY_SETTINGS
+@given(
+    images=hnp.arrays(
+        np.uint8,
+        hnp.array_shapes(min_dims=3, max_dims=4, min_side=1, max_side=9),
+        elements=st.integers(0, 255),
+    ),
+    max_value=st.sampled_from(
+        [255, 255.0, np.float32(255), np.int64(255), 256, 254.99999999999997, 1e-3]
+    ),
+    layout=st.sampled_from(["C", "F", "reversed rows", "every other column"]),
+)
+def test_flattened_pixels_are_the_division_whatever_the_input(
+    images, max_value, layout
+):
+    # The division-free scaling of uint8 / 255 must be the division, bit for
+    # bit, for any shape and memory layout; any other divisor divides.
+    images = {
+        "C": images,
+        "F": np.asfortranarray(images),
+        "reversed rows": images[::-1],
+        "every other column": images[:, ::2],
+    }[layout]
+    expected = np.divide(images.reshape(len(images), -1), max_value, dtype=np.float64)
+    if max_value == 1e-3 and images.max(initial=0) > 1e-3:
+        with pytest.raises(ValueError, match="above max_value"):
+            ImageFlattener(max_value=max_value).fit_transform(images)
+        return
+    out = ImageFlattener(max_value=max_value).fit_transform(images)
+    assert_array_equal(out, expected, strict=True)
