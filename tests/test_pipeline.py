@@ -637,6 +637,45 @@ def test_exact_pixel_gram_refuses_other_pixels():
         gram_module.exact_pixel_gram(np.zeros((3, 4, 3), dtype=np.uint8), 255.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_float_gram_sums_two_halves_the_same_way_on_any_number_of_threads(
+    dtype, monkeypatch
+):
+    X = np.random.default_rng(0).random((209, 4000)).astype(dtype)
+    blocks_seen, for_each_block = [], gram_module.for_each_block
+
+    def recording(blocks, make_step):
+        blocks_seen.append(len(blocks))
+        return for_each_block(blocks, make_step)
+
+    monkeypatch.setattr(gram_module, "for_each_block", recording)
+    grams = []
+    for n_threads in (1, 2):
+        # (BLAS on one thread in both cases: a BLAS product's last bits may
+        # depend on its own threads, for X @ X.T as well)
+        with threadpool_limits(n_threads, user_api="openmp"):
+            with threadpool_limits(1, user_api="blas"):
+                grams.append(gram_module.float_gram(X))
+    assert blocks_seen == [2, 2]  # two halves of the features, both times
+    assert grams[0].dtype == dtype
+    assert np.array_equal(grams[0], grams[1])  # not by the thread count
+    assert np.array_equal(grams[0], grams[0].T)
+    half = X.shape[1] // 2
+    left, right = X[:, :half], X[:, half:]
+    with threadpool_limits(1, user_api="blas"):
+        assert np.array_equal(grams[0], left @ left.T + right @ right.T)
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    assert_allclose(grams[0], X @ X.T, rtol=rtol)
+
+
+@pytest.mark.parametrize("shape", [(20, 3000), (300, 4000)])
+def test_float_gram_of_few_features_or_little_work_is_one_product(shape):
+    # 20 rows: below the work that pays for a thread; 300 rows of 4000
+    # features: the second half's n x n sum would take more than 1/16 of X.
+    X = np.random.default_rng(1).random(shape)
+    assert np.array_equal(gram_module.float_gram(X), X @ X.T)
+
+
 @pytest.fixture
 def gram_calls(monkeypatch):
     """The pixel arrays the exact Gram was computed from, in order."""
