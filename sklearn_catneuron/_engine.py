@@ -1105,7 +1105,8 @@ class DescentResult:
 
     With ``descend(..., final_params=False)`` the models still running at the
     end (``RAN_OUT``) have NaN ``coef`` and ``intercept``: ``path`` still
-    holds them, in the order of ``final_models``.
+    holds them, in the order of ``final_models``. When no model has its
+    parameters formed, ``coef`` and ``intercept`` are read-only NaN views.
     """
 
     def __init__(self, coef, intercept, loss_curves, n_iter, status, path=None,
@@ -1299,8 +1300,16 @@ class _Loop:
     def result(self):
         n_models, n_neurons = self.n_models, self.n_neurons
         n_features, dtype = self.path.n_features, self.path.dtype
-        coef = np.full((n_models, n_neurons, n_features), np.nan, dtype=dtype)
-        intercept = np.full((n_models, n_neurons), np.nan, dtype=dtype)
+        shape = (n_models, n_neurons, n_features)
+        if all(c is None for c in self.coef):
+            # None formed (all left in the path, or diverged): read-only NaN
+            # views, not megabytes of NaN for every fold model.
+            nan = np.full(1, np.nan, dtype=dtype)
+            coef = np.broadcast_to(nan, shape)
+            intercept = np.broadcast_to(nan, shape[:2])
+        else:
+            coef = np.full(shape, np.nan, dtype=dtype)
+            intercept = np.full(shape[:2], np.nan, dtype=dtype)
         for m in range(n_models):
             if self.coef[m] is not None:
                 coef[m], intercept[m] = self.coef[m], self.intercept[m]

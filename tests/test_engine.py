@@ -437,6 +437,10 @@ def test_fold_decisions_from_the_gram_matrix(cat, alpha):
 
     formed, left = run(True), run(False)
     assert np.isnan(left.coef).all() and list(left.final_models) == list(range(6))
+    # No NaN array the size of six models' weights: read-only views of one NaN.
+    assert left.coef.shape == formed.coef.shape and not left.coef.flags.writeable
+    assert np.isnan(left.intercept).all() and left.intercept.shape == (6, 1)
+    assert left.coef.base.nbytes == left.coef.itemsize
     assert_array_equal(left.n_iter, formed.n_iter)
     for k, train in enumerate(folds):
         test = np.flatnonzero(~train)
