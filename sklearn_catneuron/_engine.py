@@ -145,6 +145,10 @@ class _Weights:
             residual *= self.weight[:, None] if self.shared else self.weight
         return residual
 
+    def as_array(self):
+        """The weights as an (n, 1) or (n, M) array (ones if all ones)."""
+        return self.weight[:, None] if self.shared else self.weight
+
     def as_columns(self):
         """The weights as an (n, 1) or (n, M) array, or None if all ones."""
         if self.unit:
@@ -607,7 +611,12 @@ class _GroupedPath:
         return self._stack
 
     def costs(self, n_kept):
-        parts = [path.costs(n_kept) for _, path in self.groups]
+        stack = self._stack
+        if stack is not None and stack.kept_margins is not None:
+            costs = stack.costs()
+            parts = [costs[:, g] for g in range(costs.shape[1])]
+        else:
+            parts = [path.costs(n_kept) for _, path in self.groups]
         return self._gather(parts, (n_kept,))
 
     def result(self, columns=None):
@@ -675,7 +684,7 @@ class _StackedGroups:
     one call per elementwise operation for all groups, instead of one per
     group. Groups with fewer rows are padded with rows of zeros in ``G``,
     ``u`` and the step factor, which stay zero. :meth:`advance` copies ``u``
-    and the kept scores back.
+    back; the costs of the kept steps come from the stack (:meth:`costs`).
 
     The stack steps on margins. With the signs ``s = 2 y - 1`` of a sample
     the same in every column (one neuron per model), ``2 (sigmoid(z) - y) =
@@ -714,7 +723,6 @@ class _StackedGroups:
 
         signs = stack([p.signs[:, :1] for p in paths], (n, 1))
         self.signs = signs  # the padding's 0 keeps the padded v at 0
-        self.half_signs = 0.5 * signs
         gram = stack([p.gram for p in paths], (n, n))
         margin_gram = (2 * signs) * gram * signs.transpose(0, 2, 1)
         # Each matrix stored column-major (the same values): OpenBLAS's
@@ -739,9 +747,24 @@ class _StackedGroups:
                 [np.broadcast_to(p.offset, p.u.shape) for p in paths], (n, m)
             )
             self.offset = (2 * signs) * offset
+        # The groups' sample weights for the costs, 0 on the padding.
+        self.cost_weight = stack(
+            [np.broadcast_to(p.weights.as_array(), p.u.shape) for p in paths], (n, m)
+        )
+        self.cost_sum = np.stack(
+            [np.broadcast_to(p.weights.sum, (m,)) for p in paths]
+        ).astype(dtype)
         self._v = np.zeros((len(paths), n, m), dtype=dtype)
         self._buffer = np.empty_like(self._v)
         self._margins = np.empty((0, *self._v.shape), dtype=dtype)
+        self.kept_margins = None  # those of the last advance, until costed
+
+    def costs(self):
+        """The costs of the last :meth:`advance`'s kept steps, (steps, groups,
+        m): one set of calls for all groups, from the margins themselves."""
+        margins, self.kept_margins = self.kept_margins, None
+        losses = neg_log_sigmoid(margins, overwrite=True)
+        return np.einsum("gnm,kgnm->kgm", self.cost_weight, losses) / self.cost_sum
 
     def advance(self, rows):
         paths, v = self.paths, self._v
@@ -756,18 +779,11 @@ class _StackedGroups:
             _score_slots(margins, slot_of, v),
             self.margin_gram, v, self.offset, self.numerator, self._buffer,
         )  # fmt: skip
-        contiguous = (
-            kept == list(range(kept[0], kept[0] + len(kept))) if kept else False
-        )
         for g, p in enumerate(paths):
-            n, signs = len(p.u), self.signs[g, : len(p.u)]
-            np.multiply(v[g, :n], signs, out=p.u)
-            # h = s m / 2, exactly the scores the tanh form keeps.
-            if contiguous:
-                target = p._history[kept[0] : kept[0] + len(kept)]
-                np.multiply(margins[:, g, :n], self.half_signs[g, :n], out=target)
-            elif kept:
-                p._history[kept] = margins[:, g, :n] * self.half_signs[g, :n]
+            np.multiply(v[g, : len(p.u)], self.signs[g, : len(p.u)], out=p.u)
+        # The kept scores stay here as margins (m = 2 s h, exactly): the
+        # costs come from them (:meth:`costs`), not from each path's history.
+        self.kept_margins = margins
 
 
 def _slots(rows):
