@@ -146,7 +146,7 @@ class _Weights:
         return residual
 
     def as_array(self):
-        """The weights as an (n, 1) or (n, M) array (ones if all ones)."""
+        """The weights as an (n, 1) or (n, M) array, also when all ones."""
         return self.weight[:, None] if self.shared else self.weight
 
     def as_columns(self):
@@ -611,9 +611,8 @@ class _GroupedPath:
         return self._stack
 
     def costs(self, n_kept):
-        stack = self._stack
-        if stack is not None and stack.kept_margins is not None:
-            costs = stack.costs()
+        if self._stack is not None:  # it stepped: the kept margins are there
+            costs = self._stack.costs(n_kept)
             parts = [costs[:, g] for g in range(costs.shape[1])]
         else:
             parts = [path.costs(n_kept) for _, path in self.groups]
@@ -759,10 +758,16 @@ class _StackedGroups:
         self._margins = np.empty((0, *self._v.shape), dtype=dtype)
         self.kept_margins = None  # those of the last advance, until costed
 
-    def costs(self):
-        """The costs of the last :meth:`advance`'s kept steps, (steps, groups,
-        m): one set of calls for all groups, from the margins themselves."""
+    def costs(self, n_kept):
+        """The costs of the last :meth:`advance`'s ``n_kept`` kept steps,
+        (steps, groups, m): one set of calls for all groups, from the margins
+        themselves (each path's own history is not written)."""
         margins, self.kept_margins = self.kept_margins, None
+        if margins is None or len(margins) != n_kept:
+            raise RuntimeError(
+                f"costs of {n_kept} steps asked, but the last advance kept "
+                f"{'none' if margins is None else len(margins)}"
+            )
         losses = neg_log_sigmoid(margins, overwrite=True)
         return np.einsum("gnm,kgnm->kgm", self.cost_weight, losses) / self.cost_sum
 

@@ -541,6 +541,34 @@ def test_fold_groups_stack_on_margins_as_the_tanh_steps(cat, case, monkeypatch):
         assert_allclose(stacked.intercept[1, 0], b, rtol=1e-10)
 
 
+def test_stacked_costs_are_those_of_the_last_advance_only():
+    """The stack's costs come from the margins its last ``advance`` kept;
+    asking twice, or for another number of steps, is an error, never costs
+    from stale arrays."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 50))
+    y = (X[:, 0] > 0).astype(float)[:, None]
+    weight = np.repeat(
+        np.column_stack([np.arange(30) % 3 != k for k in range(3)]), 2, axis=1
+    ).astype(float)
+    path = make_path(
+        X, y, weight, coef=np.zeros((6, 1, 50)), intercept=np.zeros((6, 1)),
+        learning_rates=np.tile([0.1, 0.01], 3), alpha=0.0, fit_intercept=True,
+        solver="gram",
+    )  # fmt: skip
+    path.reserve(3)
+    path.advance(range(3))
+    assert path._stack is not None
+    costs = path.costs(3)
+    assert costs.shape == (3, 6) and np.isfinite(costs).all()
+    assert_allclose(costs[0], np.log(2))  # zero weights: every margin 0
+    with pytest.raises(RuntimeError, match="costs of 3 steps asked"):
+        path.costs(3)
+    path.advance(range(2))
+    with pytest.raises(RuntimeError, match="the last advance kept 2"):
+        path.costs(3)
+
+
 def test_margin_steps_saturate_without_warnings(cat):
     """A margin past exp's range (about 709) is a step of 0, with no overflow
     warning: ``1 / (1 + inf) = 0``."""
