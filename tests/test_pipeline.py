@@ -668,6 +668,33 @@ def test_float_gram_sums_two_halves_the_same_way_on_any_number_of_threads(
     assert_allclose(grams[0], X @ X.T, rtol=rtol)
 
 
+@pytest.mark.parametrize(
+    "shape, split",
+    [
+        ((64, 8192), True),  # 64^2 * 8192 = 2^25 multiply-adds: split
+        ((64, 8191), False),  # one fewer feature: one product
+        ((256, 4096), True),  # one sample per 16 features: split
+        ((257, 4096), False),  # one more sample: one product
+        ((65, 8193), True),  # odd halves: 4096 and 4097 features
+    ],
+)
+def test_float_gram_splits_exactly_at_its_bounds(shape, split, monkeypatch):
+    X = np.random.default_rng(sum(shape)).normal(size=shape)
+    calls, for_each_block = [], gram_module.for_each_block
+
+    def recording(blocks, make_step):
+        calls.append([(b.start, b.stop) for b in blocks])
+        return for_each_block(blocks, make_step)
+
+    monkeypatch.setattr(gram_module, "for_each_block", recording)
+    gram = gram_module.float_gram(X)
+    half = shape[1] // 2
+    assert calls == ([[(0, half), (half, shape[1])]] if split else [])
+    assert np.array_equal(gram, gram.T)
+    scale = np.abs(X @ X.T).max()
+    assert_allclose(gram, X @ X.T, rtol=0, atol=1e-13 * scale)
+
+
 @pytest.mark.parametrize("shape", [(20, 3000), (300, 4000)])
 def test_float_gram_of_few_features_or_little_work_is_one_product(shape):
     # 20 rows: below the work that pays for a thread; 300 rows of 4000
